@@ -1,0 +1,3 @@
+export * from "./errors/index.ts";
+export * from "./models/index.ts";
+export { VERSION } from "./version.ts";

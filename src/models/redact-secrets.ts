@@ -1,0 +1,24 @@
+const SECRET_NAME = /(API_KEY|_TOKEN|_SECRET|PASSWORD)$/i;
+const MIN_SECRET_LENGTH = 8;
+
+/** The values of environment variables that look like secrets, plus any extra values given. */
+export function collectSecrets(
+  env: Record<string, string | undefined> = process.env,
+  extra: Array<string | undefined> = [],
+): string[] {
+  const values = new Set<string>();
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && value.length >= MIN_SECRET_LENGTH && SECRET_NAME.test(name)) values.add(value);
+  }
+  for (const value of extra) if (value !== undefined && value.length >= MIN_SECRET_LENGTH) values.add(value);
+  return [...values];
+}
+
+/** Replaces every secret value, and anything shaped like a bearer token or API key, with `[redacted]`. */
+export function redactSecrets(text: string, secrets: readonly string[] = collectSecrets()): string {
+  let result = text;
+  for (const secret of secrets) result = result.split(secret).join("[redacted]");
+  return result
+    .replace(/\b(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/g, "$1[redacted]")
+    .replace(/\b(sk|pk|rk)-[A-Za-z0-9_-]{16,}/g, "[redacted]");
+}

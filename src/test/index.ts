@@ -1,0 +1,16 @@
+export {
+  type ScriptedCall,
+  ScriptedModel,
+  type ScriptedModelOptions,
+  type ScriptedReplies,
+  type ScriptedReply,
+} from "./scripted-model.ts";
+export {
+  type ChatCompletionBody,
+  type RecordedRequest,
+  type ScriptedServer,
+  type ScriptedServerOptions,
+  type ServerReplies,
+  type ServerReply,
+  startScriptedServer,
+} from "./scripted-server.ts";
