@@ -45,3 +45,4 @@ export {
 } from "./response-cache.ts";
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry-policy.ts";
 export { addCallUsage, type CallUsage, emptyUsageTotals, formatCost, type UsageTotals } from "./usage.ts";
+export { describeProviders, type ProvidersReport, type ProviderStatus } from "./provider-status.ts";

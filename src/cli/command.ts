@@ -1,0 +1,12 @@
+import type { CliIo } from "./cli-io.ts";
+
+/** One `rlm` subcommand. */
+export interface Command {
+  name: string;
+  /** One line for `rlm --help`. */
+  summary: string;
+  /** Full text for `rlm <name> --help`. */
+  help: string;
+  /** Runs the command and resolves to its exit code. Throws RlmError for user errors. */
+  run(args: string[], io: CliIo): Promise<number>;
+}

@@ -1,0 +1,5 @@
+import type { Command } from "../command.ts";
+import { modelsCommand } from "./models-command.ts";
+
+/** Every `rlm` subcommand, in the order `rlm --help` lists them. */
+export const COMMANDS: readonly Command[] = [modelsCommand];

@@ -1,0 +1,35 @@
+import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import { UsageError } from "../errors/usage-error.ts";
+
+/** Options every command accepts. */
+export const COMMON_OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  debug: { type: "boolean" },
+} as const satisfies ParseArgsOptionsConfig;
+
+/**
+ * Strict option parsing: an unknown option or a missing value is a UsageError that points at `--help`.
+ */
+export function parseOptions<T extends ParseArgsOptionsConfig>(
+  command: string,
+  args: string[],
+  options: T,
+  allowPositionals = false,
+) {
+  try {
+    return parseArgs({ args, options: { ...COMMON_OPTIONS, ...options }, strict: true, allowPositionals });
+  } catch (error) {
+    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, "").replace(/\.$/, "");
+    throw new UsageError({ message: `${message}. Run \`rlm ${command} --help\` for the options.` });
+  }
+}
+
+/** Parses a positive number option, or throws a UsageError naming it. */
+export function positiveNumber(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0) {
+    throw new UsageError({ message: `--${name} must be a positive number, got "${value}".` });
+  }
+  return parsed;
+}
