@@ -57,6 +57,9 @@ export async function runBenchmarks(benchmarks: Benchmark[], filter?: string): P
   console.log(report);
   const directory = join(dirname(fileURLToPath(import.meta.url)), "results");
   mkdirSync(directory, { recursive: true });
-  writeFileSync(join(directory, "latest.json"), `${JSON.stringify({ node: process.version, rows }, null, 2)}\n`);
+  writeFileSync(
+    join(directory, "latest.json"),
+    `${JSON.stringify({ node: process.version, rows }, null, 2)}\n`,
+  );
   writeFileSync(join(directory, "latest.md"), `${report}\n`);
 }

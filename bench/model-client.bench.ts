@@ -14,7 +14,10 @@ export const modelClientBenchmark: Benchmark = {
     const wrapped = await timeIt(() => client.generate({ prompt: "hello" }), 400, 50);
 
     await using server = await startScriptedServer({ replies: () => ({ text: "a short reply" }) });
-    const http = new ModelClient({ model: "openai-compatible:bench", settings: { baseUrl: server.url, env: {} } });
+    const http = new ModelClient({
+      model: "openai-compatible:bench",
+      settings: { baseUrl: server.url, env: {} },
+    });
     const overHttp = await timeIt(() => http.generate({ prompt: "hello" }), 200, 20);
     return [
       { name: "generateText, scripted model", value: direct, unit: "ms/call" },

@@ -19,7 +19,9 @@ export function parseOptions<T extends ParseArgsOptionsConfig>(
   try {
     return parseArgs({ args, options: { ...COMMON_OPTIONS, ...options }, strict: true, allowPositionals });
   } catch (error) {
-    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, "").replace(/\.$/, "");
+    const message = (error as Error).message
+      .replace(/\. To specify a positional argument.*$/s, "")
+      .replace(/\.$/, "");
     throw new UsageError({ message: `${message}. Run \`rlm ${command} --help\` for the options.` });
   }
 }

@@ -42,7 +42,9 @@ describe("rlm CLI", () => {
   it("exits 2 with one clear line for an unknown command or option", async () => {
     const unknown = captureIo();
     expect(await runCli(["frobnicate"], unknown.io)).toBe(2);
-    expect(unknown.err()).toBe('rlm: error: Unknown command "frobnicate". Commands: models. Run `rlm --help`.\n');
+    expect(unknown.err()).toBe(
+      'rlm: error: Unknown command "frobnicate". Commands: models. Run `rlm --help`.\n',
+    );
     const option = captureIo();
     expect(await runCli(["models", "--nope"], option.io)).toBe(2);
     expect(option.err().trim().split("\n")).toHaveLength(1);
@@ -76,7 +78,10 @@ describe("rlm CLI", () => {
     expect(byName.openai.configured).toBe(true);
     expect(byName.anthropic.configured).toBe(false);
     expect(byName.ollama).toMatchObject({ reachable: true, models: ["ollama:llama3:8b"] });
-    expect(byName["openai-compatible"]).toMatchObject({ reachable: true, models: ["openai-compatible:qwen3-8b"] });
+    expect(byName["openai-compatible"]).toMatchObject({
+      reachable: true,
+      models: ["openai-compatible:qwen3-8b"],
+    });
     expect(report.defaultModel).toBe("openai:gpt-5-mini");
     expect(capture.out()).not.toContain("sk-abcdefghijklmnop1234");
   });

@@ -33,8 +33,10 @@ function reportError(error: unknown, io: CliIo, debug: boolean): number {
   const expected = RlmError.isInstance(error);
   const message = error instanceof Error ? error.message : String(error);
   writeLine(io.stderr, redactSecrets(`rlm: error: ${message}`, secrets));
-  if (debug && error instanceof Error && error.stack) writeLine(io.stderr, redactSecrets(error.stack, secrets));
-  else if (!expected) writeLine(io.stderr, "(an unexpected error: run again with --debug for the stack trace)");
+  if (debug && error instanceof Error && error.stack)
+    writeLine(io.stderr, redactSecrets(error.stack, secrets));
+  else if (!expected)
+    writeLine(io.stderr, "(an unexpected error: run again with --debug for the stack trace)");
   return expected && error.isUserError ? EXIT.usage : EXIT.failed;
 }
 

@@ -35,6 +35,7 @@ export {
   type PriceTable,
   priceCall,
 } from "./prices.ts";
+export { describeProviders, type ProviderStatus, type ProvidersReport } from "./provider-status.ts";
 export { collectSecrets, redactSecrets } from "./redact-secrets.ts";
 export { type LanguageModelInstance, type ResolvedModel, resolveModel } from "./resolve-model.ts";
 export {
@@ -45,4 +46,3 @@ export {
 } from "./response-cache.ts";
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry-policy.ts";
 export { addCallUsage, type CallUsage, emptyUsageTotals, formatCost, type UsageTotals } from "./usage.ts";
-export { describeProviders, type ProvidersReport, type ProviderStatus } from "./provider-status.ts";

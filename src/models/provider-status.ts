@@ -30,7 +30,10 @@ export interface ProvidersReport {
   defaultModelError?: string;
 }
 
-async function listCompatibleModels(baseUrl: string, apiKey: string | undefined): Promise<string[] | undefined> {
+async function listCompatibleModels(
+  baseUrl: string,
+  apiKey: string | undefined,
+): Promise<string[] | undefined> {
   try {
     const response = await fetch(`${stripTrailingSlash(baseUrl)}/models`, {
       headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
@@ -78,7 +81,10 @@ export async function describeProviders(settings: ModelSettings = {}): Promise<P
     listOllamaModels({ env }),
     compatibleUrl === undefined
       ? Promise.resolve(undefined)
-      : listCompatibleModels(compatibleUrl, nonEmpty(settings.apiKey) ?? nonEmpty(env.OPENAI_COMPATIBLE_API_KEY)),
+      : listCompatibleModels(
+          compatibleUrl,
+          nonEmpty(settings.apiKey) ?? nonEmpty(env.OPENAI_COMPATIBLE_API_KEY),
+        ),
     nodeLlamaCppInstalled(),
     findDefaultModel({ env }).then(
       (model) => ({ model, error: undefined }),
@@ -107,7 +113,9 @@ export async function describeProviders(settings: ModelSettings = {}): Promise<P
           : `${compatibleModels === undefined ? "no answer at" : "answering at"} ${compatibleUrl}`,
       models: (compatibleModels ?? []).map((id) => `openai-compatible:${id}`),
       ...(compatibleUrl === undefined
-        ? { hint: "pass --base-url or set OPENAI_COMPATIBLE_BASE_URL (vLLM, llama.cpp server, LM Studio, ...)" }
+        ? {
+            hint: "pass --base-url or set OPENAI_COMPATIBLE_BASE_URL (vLLM, llama.cpp server, LM Studio, ...)",
+          }
         : {}),
     },
     {
