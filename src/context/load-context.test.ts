@@ -1,0 +1,79 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { UsageError } from "../errors/usage-error.ts";
+import { describeContext } from "./context-input.ts";
+import { loadContext } from "./load-context.ts";
+
+const root = mkdtempSync(join(tmpdir(), "rlmkit-context-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+mkdirSync(join(root, "logs/nested"), { recursive: true });
+mkdirSync(join(root, "logs/node_modules"), { recursive: true });
+writeFileSync(join(root, "one.txt"), "just one file\n");
+writeFileSync(join(root, "data.json"), '{"rows":[1,2]}');
+writeFileSync(join(root, "logs/a.log"), "alpha\n");
+writeFileSync(join(root, "logs/nested/b.log"), "beta\n");
+writeFileSync(join(root, "logs/node_modules/skip.log"), "skipped\n");
+writeFileSync(join(root, "logs/image.bin"), Buffer.from([1, 0, 2, 3]));
+
+describe("loadContext", () => {
+  it("reads one file as a string", async () => {
+    expect(await loadContext(["one.txt"], { cwd: root })).toBe("just one file\n");
+  });
+
+  it("parses a single JSON file", async () => {
+    expect(await loadContext(["data.json"], { cwd: root })).toEqual({ rows: [1, 2] });
+  });
+
+  it("reads a directory as documents, skipping node_modules and binary files", async () => {
+    expect(await loadContext(["logs"], { cwd: root })).toEqual([
+      { id: "logs/a.log", text: "alpha\n" },
+      { id: "logs/nested/b.log", text: "beta\n" },
+    ]);
+  });
+
+  it("expands globs and combines repeated inputs", async () => {
+    const context = await loadContext(["logs/**/*.log", "one.txt"], { cwd: root });
+    expect((context as Array<{ id: string }>).map((document) => document.id)).toEqual([
+      "logs/a.log",
+      "logs/nested/b.log",
+      "one.txt",
+    ]);
+  });
+
+  it("reads standard input for -", async () => {
+    expect(await loadContext(["-"], { cwd: root, stdin: async () => "piped" })).toBe("piped");
+  });
+
+  it("names the missing path in a usage error", async () => {
+    const error = await loadContext(["missing.txt"], { cwd: root }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toContain("missing.txt");
+    await expect(loadContext(["nothing/*.md"], { cwd: root })).rejects.toThrow(/matches no file/);
+  });
+});
+
+describe("describeContext", () => {
+  it("describes a string without including it whole", () => {
+    const text = `${"x".repeat(2000)}\nend`;
+    const metadata = describeContext(text);
+    expect(metadata).toMatchObject({ type: "string", chars: 2004, lines: 2 });
+    expect(metadata.preview.length).toBe(500);
+  });
+
+  it("describes documents with counts and sizes", () => {
+    expect(describeContext([{ id: "a", text: "12" }, "3456"])).toMatchObject({
+      type: "documents",
+      chars: 6,
+      documents: 2,
+      documentChars: { min: 2, max: 4, mean: 3 },
+      documentIds: ["a", "1"],
+    });
+  });
+
+  it("describes JSON", () => {
+    expect(describeContext({ a: 1 })).toMatchObject({ type: "json", chars: 7, preview: '{"a":1}' });
+  });
+});

@@ -1,0 +1,106 @@
+import { glob, readdir, readFile, stat } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
+import { UsageError } from "../errors/usage-error.ts";
+import type { Document } from "../sandboxes/host-helpers.ts";
+import type { ContextInput } from "./context-input.ts";
+
+export interface LoadContextOptions {
+  /** Where relative paths and globs start (default: the current directory). */
+  cwd?: string;
+  /** Reads standard input for "-". */
+  stdin?: () => Promise<string>;
+}
+
+/** Folders a directory walk never enters. */
+const SKIPPED_DIRECTORIES = new Set([
+  ".git",
+  "node_modules",
+  ".hg",
+  ".svn",
+  "__pycache__",
+  ".venv",
+  "dist",
+  "build",
+]);
+const GLOB_CHARACTERS = /[*?[\]{}]/;
+/** A NUL byte in the first 8 KiB marks a binary file, which is skipped. */
+const BINARY_SNIFF_BYTES = 8192;
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function readTextFile(path: string): Promise<string | undefined> {
+  const bytes = await readFile(path);
+  if (bytes.subarray(0, BINARY_SNIFF_BYTES).includes(0)) return undefined;
+  return bytes.toString("utf8");
+}
+
+async function expand(input: string, cwd: string): Promise<string[]> {
+  if (GLOB_CHARACTERS.test(input)) {
+    const files: string[] = [];
+    for await (const entry of glob(input, { cwd, exclude: (name) => SKIPPED_DIRECTORIES.has(name) })) {
+      const path = resolve(cwd, entry);
+      if ((await stat(path)).isFile()) files.push(path);
+    }
+    if (files.length === 0)
+      throw new UsageError({ message: `--context ${input}: the pattern matches no file.` });
+    return files.sort();
+  }
+  const path = resolve(cwd, input);
+  const info = await stat(path).catch(() => undefined);
+  if (info === undefined) throw new UsageError({ message: `--context ${input}: no such file or directory.` });
+  if (info.isFile()) return [path];
+  if (!info.isDirectory()) throw new UsageError({ message: `--context ${input}: not a file or directory.` });
+  const files: string[] = [];
+  const walk = async (directory: string) => {
+    for (const entry of await readdir(directory, { withFileTypes: true })) {
+      if (entry.isDirectory() && !SKIPPED_DIRECTORIES.has(entry.name))
+        await walk(join(directory, entry.name));
+      else if (entry.isFile()) files.push(join(directory, entry.name));
+    }
+  };
+  await walk(path);
+  if (files.length === 0)
+    throw new UsageError({ message: `--context ${input}: the directory holds no file.` });
+  return files.sort();
+}
+
+/**
+ * Turns the CLI's `--context` values (files, directories, globs, or "-" for standard input) into a context:
+ * one file gives a string (a `.json` file gives its parsed value), several give a list of documents whose ids
+ * are paths relative to `cwd`. Binary files are skipped.
+ */
+export async function loadContext(inputs: string[], options: LoadContextOptions = {}): Promise<ContextInput> {
+  const cwd = options.cwd ?? process.cwd();
+  if (inputs.length === 0)
+    throw new UsageError({ message: "Give the input with --context <file|dir|glob|->." });
+  const documents: Document[] = [];
+  let single: { path: string; text: string } | undefined;
+  for (const input of inputs) {
+    if (input === "-") {
+      documents.push({ id: "stdin", text: await (options.stdin ?? readStdin)() });
+      continue;
+    }
+    for (const path of await expand(input, cwd)) {
+      const text = await readTextFile(path);
+      if (text === undefined) continue;
+      documents.push({ id: relative(cwd, path) || path, text });
+      single = { path, text };
+    }
+  }
+  if (documents.length === 0)
+    throw new UsageError({ message: `--context ${inputs.join(" ")}: only binary files, no text.` });
+  if (documents.length > 1) return documents;
+  const only = documents[0] as Document;
+  if (single !== undefined && single.path.endsWith(".json") && inputs.length === 1) {
+    try {
+      return JSON.parse(only.text) as ContextInput;
+    } catch {
+      return only.text;
+    }
+  }
+  return only.text;
+}
