@@ -95,7 +95,7 @@ export async function loadContext(inputs: string[], options: LoadContextOptions 
     throw new UsageError({ message: `--context ${inputs.join(" ")}: only binary files, no text.` });
   if (documents.length > 1) return documents;
   const only = documents[0] as Document;
-  if (single !== undefined && single.path.endsWith(".json") && inputs.length === 1) {
+  if (single?.path.endsWith(".json") && inputs.length === 1) {
     try {
       return JSON.parse(only.text) as ContextInput;
     } catch {
