@@ -1,5 +1,6 @@
 import { runBenchmarks } from "./harness.ts";
 import { modelClientBenchmark } from "./model-client.bench.ts";
+import { sandboxBenchmark } from "./sandbox.bench.ts";
 
 /** `npm run bench [-- name-filter]` */
-await runBenchmarks([modelClientBenchmark], process.argv[2]);
+await runBenchmarks([modelClientBenchmark, sandboxBenchmark], process.argv[2]);

@@ -1,12 +1,13 @@
 import type { Document } from "../sandboxes/host-helpers.ts";
+import { FileText } from "./file-text.ts";
 
 /** What a run works on: one text, a list of documents, or parsed JSON. */
 export type ContextInput = string | Array<string | Document> | Record<string, unknown> | unknown[];
 
 /** What the model is told about the context instead of the context itself. */
 export interface ContextMetadata {
-  type: "string" | "documents" | "json";
-  /** Total characters (of all documents, or of the JSON text). */
+  type: "string" | "documents" | "json" | "file";
+  /** Total characters (of all documents, or of the JSON text); bytes for a file. */
   chars: number;
   /** Number of lines of a string context. */
   lines?: number;
@@ -15,6 +16,8 @@ export interface ContextMetadata {
   documentChars?: { min: number; max: number; mean: number };
   /** The first documents' ids (at most 10). */
   documentIds?: string[];
+  /** Blocks of whole lines a file context offers through `context.block(i)`. */
+  blocks?: number;
   /** The beginning of the text (or of the first document). */
   preview: string;
 }
@@ -45,7 +48,15 @@ function isDocumentList(value: unknown): value is Array<string | Document> {
 }
 
 /** Type, size, document count and a short preview: what the model sees about the input. */
-export function describeContext(context: ContextInput): ContextMetadata {
+export function describeContext(context: ContextInput | FileText): ContextMetadata {
+  if (context instanceof FileText) {
+    return {
+      type: "file",
+      chars: context.size,
+      blocks: context.blockCount,
+      preview: context.read(0, PREVIEW_CHARS),
+    };
+  }
   if (typeof context === "string") {
     return {
       type: "string",

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { UsageError } from "../errors/usage-error.ts";
 import { describeContext } from "./context-input.ts";
+import { FileText } from "./file-text.ts";
 import { loadContext } from "./load-context.ts";
 
 const root = mkdtempSync(join(tmpdir(), "rlmkit-context-"));
@@ -75,5 +76,16 @@ describe("describeContext", () => {
 
   it("describes JSON", () => {
     expect(describeContext({ a: 1 })).toMatchObject({ type: "json", chars: 7, preview: '{"a":1}' });
+  });
+});
+
+describe("loadContext with a large file", () => {
+  it("keeps a file over the threshold on disk as a FileText", async () => {
+    writeFileSync(join(root, "big.log"), "line\n".repeat(10_000));
+    const context = await loadContext(["big.log"], { cwd: root, largeFileBytes: 1000 });
+    expect(context).toBeInstanceOf(FileText);
+    const file = context as FileText;
+    expect(describeContext(file)).toMatchObject({ type: "file", chars: 50_000, blocks: 1 });
+    file.close();
   });
 });

@@ -3,13 +3,20 @@ import { join, relative, resolve } from "node:path";
 import { UsageError } from "../errors/usage-error.ts";
 import type { Document } from "../sandboxes/host-helpers.ts";
 import type { ContextInput } from "./context-input.ts";
+import { FileText } from "./file-text.ts";
 
 export interface LoadContextOptions {
   /** Where relative paths and globs start (default: the current directory). */
   cwd?: string;
   /** Reads standard input for "-". */
   stdin?: () => Promise<string>;
+  /** A single file larger than this (default 256 MiB) stays on disk as a FileText, read on demand. */
+  largeFileBytes?: number;
 }
+
+export const DEFAULT_LARGE_FILE_BYTES = 256 * 1024 * 1024;
+/** Files in a list are read whole; above this they must be given alone (V8 strings stop near 512 MB). */
+const MAX_DOCUMENT_BYTES = 500 * 1024 * 1024;
 
 /** Folders a directory walk never enters. */
 const SKIPPED_DIRECTORIES = new Set([
@@ -71,12 +78,25 @@ async function expand(input: string, cwd: string): Promise<string[]> {
 /**
  * Turns the CLI's `--context` values (files, directories, globs, or "-" for standard input) into a context:
  * one file gives a string (a `.json` file gives its parsed value), several give a list of documents whose ids
- * are paths relative to `cwd`. Binary files are skipped.
+ * are paths relative to `cwd`. Binary files are skipped. A single file over `largeFileBytes` becomes a FileText.
  */
-export async function loadContext(inputs: string[], options: LoadContextOptions = {}): Promise<ContextInput> {
+export async function loadContext(
+  inputs: string[],
+  options: LoadContextOptions = {},
+): Promise<ContextInput | FileText> {
   const cwd = options.cwd ?? process.cwd();
   if (inputs.length === 0)
     throw new UsageError({ message: "Give the input with --context <file|dir|glob|->." });
+  if (inputs.length === 1 && inputs[0] !== "-") {
+    const files = await expand(inputs[0] as string, cwd);
+    const only = files.length === 1 ? (files[0] as string) : undefined;
+    if (
+      only !== undefined &&
+      (await stat(only)).size > (options.largeFileBytes ?? DEFAULT_LARGE_FILE_BYTES)
+    ) {
+      return new FileText(only);
+    }
+  }
   const documents: Document[] = [];
   let single: { path: string; text: string } | undefined;
   for (const input of inputs) {
@@ -85,6 +105,11 @@ export async function loadContext(inputs: string[], options: LoadContextOptions 
       continue;
     }
     for (const path of await expand(input, cwd)) {
+      if ((await stat(path)).size > MAX_DOCUMENT_BYTES) {
+        throw new UsageError({
+          message: `--context: ${relative(cwd, path)} is over ${MAX_DOCUMENT_BYTES / 2 ** 20} MiB; give it as the only --context, so that it is read on demand.`,
+        });
+      }
       const text = await readTextFile(path);
       if (text === undefined) continue;
       documents.push({ id: relative(cwd, path) || path, text });

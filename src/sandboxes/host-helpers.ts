@@ -43,35 +43,50 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-function grepText(
+/** The global regular expression that grep runs. */
+export function grepPattern(pattern: string, options: GrepOptions = {}): RegExp {
+  if (typeof pattern !== "string" || pattern === "") {
+    throw new TypeError("grep(pattern): the pattern must be a non-empty string");
+  }
+  const flags = `${(options.flags ?? "").replace(/[gy]/g, "")}g`;
+  return new RegExp(options.fixed ? escapeRegExp(pattern) : pattern, flags);
+}
+
+/** Where a searched text sits: its document, the line it starts on, and (for files) its byte offset. */
+export interface TextPosition {
+  document?: string;
+  firstLine?: number;
+  /** When set, offsets are byte offsets (UTF-8) counted from here instead of character offsets. */
+  byteBase?: number;
+}
+
+/** Appends the matches of `regex` in `text` to `matches`, up to `limit` in all. */
+export function grepText(
   text: string,
   regex: RegExp,
   limit: number,
   matches: GrepMatch[],
-  document: string | undefined,
+  position: TextPosition = {},
 ): void {
-  regex.lastIndex = 0;
-  let line = 1;
+  let line = position.firstLine ?? 1;
   let counted = 0;
+  let bytes = position.byteBase ?? 0;
   for (const found of text.matchAll(regex)) {
     if (matches.length >= limit) return;
-    const offset = found.index;
-    for (let newline = text.indexOf("\n", counted); newline !== -1 && newline < offset; ) {
+    const index = found.index;
+    for (let newline = text.indexOf("\n", counted); newline !== -1 && newline < index; ) {
       line++;
       newline = text.indexOf("\n", newline + 1);
     }
-    counted = offset;
-    const lineStart = text.lastIndexOf("\n", offset - 1) + 1;
-    const lineEndIndex = text.indexOf("\n", offset);
+    if (position.byteBase !== undefined) bytes += Buffer.byteLength(text.slice(counted, index));
+    counted = index;
+    const lineStart = text.lastIndexOf("\n", index - 1) + 1;
+    const lineEndIndex = text.indexOf("\n", index);
     const lineEnd = lineEndIndex === -1 ? text.length : lineEndIndex;
     const lineText = text.slice(lineStart, Math.min(lineEnd, lineStart + MAX_LINE_CHARS));
-    matches.push({
-      ...(document === undefined ? {} : { document }),
-      line,
-      offset,
-      match: found[0],
-      lineText,
-    });
+    const offset = position.byteBase === undefined ? index : bytes;
+    const document = position.document === undefined ? {} : { document: position.document };
+    matches.push({ ...document, line, offset, match: found[0], lineText });
   }
 }
 
@@ -96,14 +111,14 @@ export function grep(source: unknown, pattern: string, options: GrepOptions = {}
   const limit = options.maxMatches ?? 1000;
   const matches: GrepMatch[] = [];
   const target = options.text ?? source;
-  if (typeof target === "string") grepText(target, regex, limit, matches, undefined);
+  if (typeof target === "string") grepText(target, regex, limit, matches);
   else if (Array.isArray(target)) {
     for (const document of toDocuments(target)) {
       if (matches.length >= limit) break;
-      grepText(document.text, regex, limit, matches, document.id);
+      grepText(document.text, regex, limit, matches, { document: document.id });
     }
   } else {
-    grepText(JSON.stringify(target) ?? "", regex, limit, matches, undefined);
+    grepText(JSON.stringify(target) ?? "", regex, limit, matches);
   }
   return matches;
 }

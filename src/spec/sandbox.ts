@@ -26,6 +26,8 @@ export interface SandboxOptions {
   globals?: Record<string, unknown>;
   /** Functions of the host, visible in the guest as plain global functions. */
   hostFunctions?: Record<string, HostFunction>;
+  /** Guest code run after globals and host functions are in place, at start and after every restart. */
+  setupCode?: string[];
   limits?: SandboxLimits;
 }
 

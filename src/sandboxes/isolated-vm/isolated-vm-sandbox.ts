@@ -79,6 +79,9 @@ class IsolatedVmSession implements SandboxSession {
     this.options = options;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.hostNames = Object.keys(options.hostFunctions ?? {});
+    for (const [name, value] of Object.entries(options.globals ?? {})) {
+      this.persistent.set(name, new ivm.ExternalCopy(value));
+    }
   }
 
   /** Creates the isolate, runs the prelude, installs host functions and the persistent inputs. */
@@ -90,6 +93,7 @@ class IsolatedVmSession implements SandboxSession {
     for (const [name, copy] of this.persistent) {
       await this.context.global.set(name, copy.copyInto({ transferIn: false }));
     }
+    for (const code of this.options.setupCode ?? []) await this.context.eval(code);
   }
 
   private async callHost(fn: HostFunction, args: unknown[]): Promise<unknown> {
@@ -291,7 +295,8 @@ class IsolatedVmSession implements SandboxSession {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    if (!this.isolate.isDisposed) this.isolate.dispose();
+    const isolate = this.isolate as Isolate | undefined;
+    if (isolate !== undefined && !isolate.isDisposed) isolate.dispose();
     for (const copy of this.persistent.values()) copy.release();
     this.persistent.clear();
   }
@@ -308,9 +313,12 @@ export function createIsolatedVmSandbox(defaults: SandboxLimits = {}): Sandbox {
     async create(options: SandboxOptions = {}) {
       const ivm = await loadIsolatedVm();
       const session = new IsolatedVmSession(ivm, { ...options, limits: { ...defaults, ...options.limits } });
-      await session.start();
-      for (const [name, value] of Object.entries(options.globals ?? {}))
-        await session.setVariable(name, value);
+      try {
+        await session.start();
+      } catch (error) {
+        session.dispose();
+        throw error;
+      }
       return session;
     },
   };
