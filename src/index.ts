@@ -1,3 +1,6 @@
+export * from "./context/index.ts";
 export * from "./errors/index.ts";
 export * from "./models/index.ts";
+export * from "./sandboxes/index.ts";
+export * from "./spec/index.ts";
 export { VERSION } from "./version.ts";

@@ -1,11 +1,20 @@
-import { countTokens as countWithTokenizer, decode, encode } from "gpt-tokenizer";
+import { createRequire } from "node:module";
 import type { HostFunction } from "../spec/sandbox.ts";
+
+type Tokenizer = typeof import("gpt-tokenizer");
+let tokenizer: Tokenizer | undefined;
+
+/** The o200k tokenizer, loaded on first use (its tables take ~130 ms to load). */
+function loadTokenizer(): Tokenizer {
+  tokenizer ??= createRequire(import.meta.url)("gpt-tokenizer") as Tokenizer;
+  return tokenizer;
+}
 
 /** Special tokens such as `<|endoftext|>` are counted as plain text instead of throwing. */
 const AS_TEXT = { disallowedSpecial: new Set<string>() };
 
 export function countTokens(text: string): number {
-  return countWithTokenizer(text, AS_TEXT);
+  return loadTokenizer().countTokens(text, AS_TEXT);
 }
 
 /** A document of a list context. */
@@ -159,6 +168,7 @@ export function chunk(text: string, options: ChunkOptions = {}): string[] {
     const lines = text.split(/(?<=\n)/);
     return (windows(lines, size, overlap) as string[][]).map((piece) => piece.join(""));
   }
+  const { encode, decode } = loadTokenizer();
   const tokens = encode(text, AS_TEXT);
   return (windows(tokens, size, overlap) as number[][]).map((piece) => decode(piece));
 }

@@ -1,0 +1,13 @@
+export { ASYNC_PREFIX, type TransformedCell, transformCell } from "./cell-transform.ts";
+export {
+  type ChunkOptions,
+  chunk,
+  countTokens,
+  createHostHelpers,
+  type Document,
+  type GrepMatch,
+  type GrepOptions,
+  grep,
+} from "./host-helpers.ts";
+export { createIsolatedVmSandbox, DEFAULT_LIMITS } from "./isolated-vm/isolated-vm-sandbox.ts";
+export { resolveSandbox, SANDBOX_NAMES } from "./resolve-sandbox.ts";

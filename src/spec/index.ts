@@ -1,0 +1,11 @@
+export type {
+  CellError,
+  CellLimit,
+  CellResult,
+  HostFunction,
+  Sandbox,
+  SandboxLimits,
+  SandboxOptions,
+  SandboxSession,
+  VariableInfo,
+} from "./sandbox.ts";
