@@ -321,6 +321,34 @@ export function describeSandboxConformance(label: string, makeSandbox: () => San
         expect(result.output).toBe("undefined undefined undefined undefined\n");
       });
 
+      it("cannot take memory outside the heap limit through ArrayBuffers or WebAssembly", async () => {
+        const session = await open({ limits: { memoryLimitMb: 64 } });
+        const buffers = await session.execute(
+          "const held = []\nfor (let i = 0; i < 100; i++) held.push(new Uint8Array(50 * 1024 * 1024))\nheld.length",
+        );
+        expect(buffers.output).not.toBe("100\n");
+        expect(buffers.error ?? buffers.limit).toBeDefined();
+        expect((await session.execute("typeof WebAssembly")).output).toBe("undefined\n");
+        expect((await session.execute("'alive'")).output).toBe("alive\n");
+      });
+
+      it("hands host functions only copies: functions and proxies cannot cross", async () => {
+        const seen: unknown[] = [];
+        const session = await open({ hostFunctions: { take: (value) => seen.push(value) } });
+        const result = await session.execute(
+          [
+            "const attempts = [",
+            "  () => take({ toString() { return 'x' } }),",
+            "  () => take(new Proxy({}, { get() { throw new Error('trap') } })),",
+            "  () => take(() => 1),",
+            "]",
+            "attempts.map((attempt) => { try { attempt(); return 'crossed' } catch (e) { return e.name } }).join()",
+          ].join("\n"),
+        );
+        expect(result.output).not.toContain("crossed");
+        expect(seen).toEqual([]);
+      });
+
       it("keeps sessions apart", async () => {
         const first = await open();
         const second = await open();

@@ -145,7 +145,7 @@ export function transformCell(
   });
 
   const lastStatement = body.at(-1);
-  if (lastStatement?.type === "ExpressionStatement" && !(lastStatement.directive as string | undefined)) {
+  if (lastStatement?.type === "ExpressionStatement") {
     const end = code[lastStatement.end - 1] === ";" ? lastStatement.end - 1 : lastStatement.end;
     edits.push({ start: lastStatement.start, end: lastStatement.start, text: ";return (" });
     edits.push({ start: end, end, text: ")" });

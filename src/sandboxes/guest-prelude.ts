@@ -65,7 +65,9 @@ export function guestPrelude(outputLimitChars: number): string {
     }
     return globalThis.FINAL(globalThis[name]);
   }, false);
+  // Atomics.wait would block the isolate thread; WebAssembly memory lives outside the heap limit.
   if (typeof Atomics === "object") delete Atomics.wait;
+  delete globalThis.WebAssembly;
   const builtIns = new Set(Object.getOwnPropertyNames(globalThis));
   const describe = () => Object.getOwnPropertyNames(globalThis)
     .filter((name) => !builtIns.has(name) && !name.startsWith("__"))
