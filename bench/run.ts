@@ -1,6 +1,7 @@
 import { runBenchmarks } from "./harness.ts";
+import { fileContextBenchmark } from "./file-context.bench.ts";
 import { modelClientBenchmark } from "./model-client.bench.ts";
 import { sandboxBenchmark } from "./sandbox.bench.ts";
 
 /** `npm run bench [-- name-filter]` */
-await runBenchmarks([modelClientBenchmark, sandboxBenchmark], process.argv[2]);
+await runBenchmarks([modelClientBenchmark, sandboxBenchmark, fileContextBenchmark], process.argv[2]);
