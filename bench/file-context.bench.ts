@@ -38,10 +38,13 @@ export const fileContextBenchmark: Benchmark = {
         peak = Math.max(peak, process.memoryUsage().rss);
       }, 5);
       const started = performance.now();
-      const result = await session.execute("const hit = grep('NEEDLE id=(\\\\d+)')[0]\nhit.match + ' ' + context.slice(hit.offset, hit.offset + 6)");
+      const result = await session.execute(
+        "const hit = grep('NEEDLE id=(\\\\d+)')[0]\nhit.match + ' ' + context.slice(hit.offset, hit.offset + 6)",
+      );
       const elapsed = performance.now() - started;
       clearInterval(sampler);
-      if (result.output.trim() !== "NEEDLE id=7781234 NEEDLE") throw new Error(`unexpected: ${result.output}`);
+      if (result.output.trim() !== "NEEDLE id=7781234 NEEDLE")
+        throw new Error(`unexpected: ${result.output}`);
       session.dispose();
       file.close();
       return [

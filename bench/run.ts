@@ -1,5 +1,5 @@
-import { runBenchmarks } from "./harness.ts";
 import { fileContextBenchmark } from "./file-context.bench.ts";
+import { runBenchmarks } from "./harness.ts";
 import { modelClientBenchmark } from "./model-client.bench.ts";
 import { sandboxBenchmark } from "./sandbox.bench.ts";
 
