@@ -1,0 +1,227 @@
+import { readFile } from "node:fs/promises";
+import { FileText } from "../../context/file-text.ts";
+import { loadContext } from "../../context/load-context.ts";
+import { createRLM, type RunResult } from "../../engine/rlm.ts";
+import type { RunEvent } from "../../engine/run-events.ts";
+import { UsageError } from "../../errors/usage-error.ts";
+import { findDefaultModel } from "../../models/default-model.ts";
+import { loadPriceTable } from "../../models/prices.ts";
+import { collectSecrets } from "../../models/redact-secrets.ts";
+import { DiskResponseCache } from "../../models/response-cache.ts";
+import { formatCost } from "../../models/usage.ts";
+import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
+import { createJsonlTraceWriter } from "../../trace/jsonl-trace.ts";
+import { type CliIo, writeLine } from "../cli-io.ts";
+import type { Command } from "../command.ts";
+import { EXIT } from "../exit-codes.ts";
+import { parseOptions, positiveNumber } from "../parse-options.ts";
+import { startProgress } from "../progress.ts";
+
+const HELP = `Usage: rlm run --context <file|dir|glob|-> --query <text> [options]
+
+Answers a question about an input of any size: the input stays in a sandboxed REPL, the model
+writes code to search and split it and calls sub-models on the pieces.
+
+Input:
+  --context PATH        a file, a directory, a glob or - (stdin); may repeat
+  --query TEXT          the question
+  --query-file FILE     read the question from a file
+Models:
+  --model SPEC          root model, e.g. openai:gpt-5-mini (default: see \`rlm models\`)
+  --sub-model SPEC      model for llm_query (default: the root model)
+  --base-url URL        base URL for openai-compatible or ollama models
+  --api-key KEY         API key (else the provider's environment variable)
+  --prices FILE         JSON price table to add to the built-in one
+  --cache-dir DIR       cache model responses on disk (reproducible runs)
+Sandbox and limits:
+  --sandbox NAME        isolated-vm (default)
+  --max-iterations N    root model turns (default 30)
+  --max-subcalls N      sub-calls in the whole run
+  --max-depth N         1: sub-calls are plain models (default); 2: rlm_query starts child RLMs
+  --max-cost USD        stop when this much is spent
+  --max-tokens N        stop after this many tokens in all
+  --timeout S           wall time of the run in seconds
+  --concurrency N       sub-calls in flight at once (default 16)
+Output:
+  --trace FILE          write every event to a JSONL trace (see \`rlm trace show\`)
+  --json                print {answer, status, usage, iterations, subcalls, durationMs} on stdout
+  -h, --help            show this help
+
+Exit codes: 0 completed, 1 any other status, 2 usage or input error. Ctrl-C cancels and prints what was found.`;
+
+const OPTIONS = {
+  context: { type: "string", multiple: true },
+  query: { type: "string" },
+  "query-file": { type: "string" },
+  model: { type: "string" },
+  "sub-model": { type: "string" },
+  "base-url": { type: "string" },
+  "api-key": { type: "string" },
+  prices: { type: "string" },
+  "cache-dir": { type: "string" },
+  sandbox: { type: "string" },
+  "max-iterations": { type: "string" },
+  "max-subcalls": { type: "string" },
+  "max-depth": { type: "string" },
+  "max-cost": { type: "string" },
+  "max-tokens": { type: "string" },
+  timeout: { type: "string" },
+  concurrency: { type: "string" },
+  trace: { type: "string" },
+  json: { type: "boolean" },
+} as const;
+
+function integer(name: string, value: string | undefined): number | undefined {
+  const parsed = positiveNumber(name, value);
+  if (parsed !== undefined && !Number.isInteger(parsed)) {
+    throw new UsageError({ message: `--${name} must be a whole number, got "${value}".` });
+  }
+  return parsed;
+}
+
+async function readQuery(values: { query?: string; "query-file"?: string }): Promise<string> {
+  if (values.query !== undefined && values["query-file"] !== undefined) {
+    throw new UsageError({ message: "Give the question once: --query or --query-file, not both." });
+  }
+  if (values["query-file"] !== undefined) {
+    const path = values["query-file"];
+    const text = await readFile(path, "utf8").catch(() => {
+      throw new UsageError({ message: `--query-file ${path}: no such file.` });
+    });
+    if (text.trim() === "") throw new UsageError({ message: `--query-file ${path} is empty.` });
+    return text.trim();
+  }
+  if (values.query === undefined || values.query.trim() === "") {
+    throw new UsageError({ message: "Give the question with --query <text> or --query-file <file>." });
+  }
+  return values.query;
+}
+
+/** Live status on a terminal: iteration, sub-calls done and in flight, tokens, cost. */
+function trackProgress(io: CliIo, json: boolean) {
+  const progress = startProgress(io, "starting", { json });
+  let iteration = 0;
+  let done = 0;
+  let inFlight = 0;
+  let tokens = 0;
+  const cost = { costUsd: null as number | null, unpricedCalls: 0 };
+  const add = (usage: { inputTokens: number; outputTokens: number; costUsd: number | null }) => {
+    tokens += usage.inputTokens + usage.outputTokens;
+    if (usage.costUsd === null) cost.unpricedCalls++;
+    else cost.costUsd = (cost.costUsd ?? 0) + usage.costUsd;
+  };
+  const listener = (event: RunEvent) => {
+    if (event.type === "iteration-start" && event.depth === 0) iteration = event.iteration;
+    else if (event.type === "subcall-start") inFlight++;
+    else if (event.type === "subcall-end") {
+      inFlight--;
+      done++;
+      if (event.kind === "llm_query") add(event.usage);
+    } else if (event.type === "iteration-end") add(event.usage);
+    progress.update(
+      `iteration ${iteration} · sub-calls ${done} done, ${inFlight} in flight · ${tokens.toLocaleString("en-US")} tokens · ${formatCost(cost)}`,
+    );
+  };
+  return { listener, stop: () => progress.stop() };
+}
+
+function printResult(result: RunResult, io: CliIo, json: boolean): void {
+  if (json) {
+    const { answer, status, usage, iterations, subcalls, durationMs } = result;
+    writeLine(
+      io.stdout,
+      JSON.stringify({
+        answer,
+        status,
+        usage,
+        iterations,
+        subcalls,
+        durationMs: Math.round(durationMs),
+        ...(result.error ? { error: result.error } : {}),
+      }),
+    );
+    return;
+  }
+  const answer = result.answer ?? result.partialAnswer;
+  if (answer !== undefined && answer !== null) {
+    writeLine(io.stdout, typeof answer === "string" ? answer : JSON.stringify(answer, null, 2));
+  }
+  const total = result.usage.total;
+  writeLine(
+    io.stderr,
+    `${result.status}${result.error ? ` (${result.error})` : ""} · ${result.iterations} iterations · ${result.subcalls} sub-calls · ${(total.inputTokens + total.outputTokens).toLocaleString("en-US")} tokens · ${formatCost(total)} · ${(result.durationMs / 1000).toFixed(1)} s`,
+  );
+}
+
+export const runCommand: Command = {
+  name: "run",
+  summary: "answer a question about a large input with a Recursive Language Model",
+  help: HELP,
+  async run(args, io) {
+    const { values } = parseOptions("run", args, OPTIONS);
+    if (values.help) {
+      writeLine(io.stdout, HELP);
+      return EXIT.ok;
+    }
+    const query = await readQuery(values);
+    const contextPaths = values.context ?? [];
+    if (contextPaths.length === 0)
+      throw new UsageError({ message: "Give the input with --context <file|dir|glob|->." });
+    const limits = {
+      maxIterations: integer("max-iterations", values["max-iterations"]),
+      maxSubcalls: integer("max-subcalls", values["max-subcalls"]),
+      maxDepth: integer("max-depth", values["max-depth"]),
+      maxCostUsd: positiveNumber("max-cost", values["max-cost"]),
+      maxTokens: integer("max-tokens", values["max-tokens"]),
+      timeoutMs:
+        values.timeout === undefined ? undefined : (positiveNumber("timeout", values.timeout) ?? 0) * 1000,
+      concurrency: integer("concurrency", values.concurrency),
+    };
+    const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
+    const model = values.model ?? (await findDefaultModel(settings));
+    const sandbox = resolveSandbox(values.sandbox);
+    if (!sandbox.isolated)
+      writeLine(
+        io.stderr,
+        `warning: the ${sandbox.name} sandbox is not isolated; use it only for trusted inputs.`,
+      );
+    const context = await loadContext(contextPaths);
+
+    const controller = new AbortController();
+    const onInterrupt = () => {
+      if (controller.signal.aborted) process.exit(130);
+      writeLine(io.stderr, "\ncancelling (Ctrl-C again to quit at once)...");
+      controller.abort();
+    };
+    process.on("SIGINT", onInterrupt);
+    const trace =
+      values.trace === undefined
+        ? undefined
+        : createJsonlTraceWriter(values.trace, collectSecrets(io.env, [values["api-key"]]));
+    const progress = trackProgress(io, values.json === true);
+    try {
+      const rlm = createRLM({
+        model,
+        ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
+        sandbox,
+        limits: Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined)),
+        settings,
+        ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
+        ...(values["cache-dir"] ? { responseCache: new DiskResponseCache(values["cache-dir"]) } : {}),
+        onEvent: (event) => {
+          trace?.listener(event);
+          progress.listener(event);
+        },
+      });
+      const result = await rlm.run({ context, query, signal: controller.signal });
+      progress.stop();
+      printResult(result, io, values.json === true);
+      return result.status === "completed" ? EXIT.ok : EXIT.failed;
+    } finally {
+      progress.stop();
+      trace?.close();
+      process.off("SIGINT", onInterrupt);
+      if (context instanceof FileText) context.close();
+    }
+  },
+};

@@ -1,0 +1,82 @@
+import type { ContextMetadata } from "../context/context-input.ts";
+
+export interface SystemPromptOptions {
+  /** Whether rlm_query can start a child RLM (depth limit above 1). */
+  recursive: boolean;
+  /** Characters of cell output the model sees per cell. */
+  outputLimitChars: number;
+  /** The sub-model's context window in tokens, when known. */
+  subModelWindowTokens?: number;
+}
+
+/** The root model's instructions: how the REPL works and how to work in it. Our own words, kept short. */
+export function systemPrompt(options: SystemPromptOptions): string {
+  const window =
+    options.subModelWindowTokens === undefined
+      ? ""
+      : ` A sub-model reads at most about ${options.subModelWindowTokens.toLocaleString("en-US")} tokens per call.`;
+  return `You answer a question about an input that is too large to read at once. The input is NOT in this conversation: it is the variable \`context\` in a JavaScript REPL that you drive. You see only a description of it.
+
+Write JavaScript in fenced blocks tagged \`repl\`. Blocks run in order, in one persistent session (top-level const/let/function persist between turns; top-level await works). After each turn you see what the code printed, cut to ${options.outputLimitChars.toLocaleString("en-US")} characters, and any error.
+
+In the REPL:
+- \`context\`: the input (a string, an array of documents {id, text}, or parsed JSON).
+- \`llm_query(prompt, {model?})\`: asks a sub-model, returns its answer as a string. The sub-model sees only the prompt you give it, not the REPL.${window}
+- \`llm_query_batched(prompts, {model?})\`: many prompts in parallel; returns the answers in the same order. Prefer it to a loop of llm_query.
+${options.recursive ? "- `rlm_query(prompt, subContext?)` and `rlm_query_batched(prompts, subContexts?)`: hand a sub-task to a child that has its own REPL over `subContext`; returns its answer.\n" : ""}- \`grep(pattern, {flags?, maxMatches?})\`: regex search over the whole context at native speed; returns [{line, offset, match, lineText, document?}].
+- \`chunk(text, {size, overlap?, by: "chars"|"lines"|"tokens"})\`: splits text (omit text to split the context); \`count_tokens(text)\`.
+- \`print(...)\` to show values; \`SHOW_VARS()\` lists your variables.
+- \`FINAL(value)\` ends the task with that answer; \`FINAL_VAR("name")\` answers with a variable's value.
+
+How to work:
+1. Look first: print the size, a few slices, the structure. Print small things, never the whole context.
+2. If code alone can find the answer (a regex, a count, a parse), do that: no sub-call needed.
+3. Otherwise split the context into pieces of roughly 50-100K characters, ask sub-models about each piece with llm_query_batched, and combine their answers in code. Give each sub-model clean input and ask for short, structured output.
+4. Check the result before answering. Then call FINAL(answer) in a repl block. Answer the question exactly as asked.`;
+}
+
+function describe(metadata: ContextMetadata): string {
+  const lines = [`type: ${metadata.type}`, `size: ${metadata.chars.toLocaleString("en-US")} characters`];
+  if (metadata.lines !== undefined) lines.push(`lines: ${metadata.lines.toLocaleString("en-US")}`);
+  if (metadata.documents !== undefined) {
+    lines.push(`documents: ${metadata.documents}`);
+    if (metadata.documentChars) {
+      const { min, max, mean } = metadata.documentChars;
+      lines.push(`document sizes: min ${min}, mean ${mean}, max ${max} characters`);
+    }
+    if (metadata.documentIds) lines.push(`first ids: ${metadata.documentIds.join(", ")}`);
+  }
+  if (metadata.type === "file") {
+    lines.push(
+      `it is a file too large for one string: use context.slice(start, end), context.block(i) for i < ${metadata.blocks} (whole lines), and grep(pattern)`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** The first user message: the question and what the context looks like. */
+export function firstMessage(query: string, metadata: ContextMetadata): string {
+  return `Question: ${query}
+
+The context (not shown; it is the REPL variable \`context\`):
+${describe(metadata)}
+preview of the beginning:
+"""
+${metadata.preview.slice(0, 300)}
+"""
+
+Start by exploring the context in a repl block.`;
+}
+
+export const NUDGE =
+  "Your reply had no repl block and no FINAL. Write JavaScript in a ```repl block to keep working, or call FINAL(answer) in a repl block when you are done.";
+
+export function lastCallMessage(): string {
+  return "You are out of turns. Reply now with your best final answer to the question, as plain text, without code.";
+}
+
+/** The header that tells a sub-model what the whole task is. */
+export function goalHeader(query: string): string {
+  const goal = query.length > 500 ? `${query.slice(0, 500)}...` : query;
+  return `(You are helping with a larger task: "${goal}". Answer only what is asked below.)\n\n`;
+}

@@ -1,0 +1,221 @@
+import { randomUUID } from "node:crypto";
+import type { ModelClient } from "../models/model-client.ts";
+import type { CallUsage } from "../models/usage.ts";
+import { countTokens } from "../sandboxes/host-helpers.ts";
+import type { HostFunction } from "../spec/sandbox.ts";
+import type { Budget } from "./budget.ts";
+import { goalHeader } from "./prompts.ts";
+import type { RunEvent } from "./run-events.ts";
+import type { Semaphore } from "./semaphore.ts";
+
+const NO_USAGE: CallUsage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, costUsd: 0 };
+
+/** What the REPL functions of one run need from the run. */
+export interface ReplFunctionsContext {
+  query: string;
+  runId: string;
+  parentRunId?: string;
+  depth: number;
+  budget: Budget;
+  semaphore: Semaphore;
+  /** The default sub-model and the other models `options.model` may name. */
+  subModel: ModelClient;
+  models: Record<string, ModelClient>;
+  /** Sub-model context windows in tokens, by model label. */
+  windowOf: (client: ModelClient) => number;
+  goalHeader: boolean;
+  /** Shared by the whole run tree; undefined when sub-call caching is off. */
+  cache: Map<string, Promise<string>> | undefined;
+  emit: (event: RunEvent) => void;
+  /** Starts a child run (depth + 1) and resolves to its answer as text; undefined at the depth limit. */
+  runChild?: (
+    prompt: string,
+    subContext: unknown,
+    callId: string,
+  ) => Promise<{ answer: string; usage: CallUsage }>;
+}
+
+/** Thrown inside the REPL for a prompt that cannot be sent (too large, bad arguments). */
+class SubcallRefusal extends Error {}
+
+function text(value: unknown, what: string): string {
+  if (typeof value === "string") return value;
+  if (value === undefined || value === null) throw new SubcallRefusal(`${what} needs a prompt string`);
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
+/** A rough token count: exact only when the prompt might be near the window. */
+function tokensOf(prompt: string, window: number): number {
+  const estimate = Math.ceil(prompt.length / 4);
+  return prompt.length / 2 < window ? estimate : countTokens(prompt);
+}
+
+/**
+ * The host side of llm_query, llm_query_batched, rlm_query and rlm_query_batched for one run.
+ * A sub-call that fails after retries returns an error marker string; the run goes on.
+ */
+export function createReplFunctions(run: ReplFunctionsContext): Record<string, HostFunction> {
+  const base = {
+    runId: run.runId,
+    depth: run.depth,
+    ...(run.parentRunId ? { parentRunId: run.parentRunId } : {}),
+  };
+
+  const clientFor = (options: unknown): ModelClient => {
+    const name = (options as { model?: unknown } | undefined)?.model;
+    if (name === undefined) return run.subModel;
+    const client = run.models[String(name)];
+    if (client === undefined) {
+      const known = ["(default)", ...Object.keys(run.models)].join(", ");
+      throw new SubcallRefusal(`llm_query: no model named "${String(name)}"; configured: ${known}`);
+    }
+    return client;
+  };
+
+  /** Checks size and budget, then calls the model; returns the answer or an error marker. */
+  const subcall = async (rawPrompt: unknown, client: ModelClient): Promise<string> => {
+    const prompt = (run.goalHeader ? goalHeader(run.query) : "") + text(rawPrompt, "llm_query");
+    const window = run.windowOf(client);
+    const tokens = tokensOf(prompt, window);
+    if (tokens > window) {
+      throw new SubcallRefusal(
+        `llm_query refused: the prompt is about ${tokens.toLocaleString("en-US")} tokens (${prompt.length.toLocaleString("en-US")} characters), more than the ${client.label} window of ${window.toLocaleString("en-US")} tokens. Split it into smaller pieces.`,
+      );
+    }
+    const key = `${client.label}\n${prompt}`;
+    const cached = run.cache?.get(key);
+    const callId = randomUUID();
+    const started = performance.now();
+    const common = {
+      ...base,
+      callId,
+      kind: "llm_query" as const,
+      model: client.label,
+      promptChars: prompt.length,
+    };
+    if (cached !== undefined) {
+      const answer = await cached;
+      run.emit({ type: "subcall-start", at: Date.now(), ...common });
+      run.emit({
+        type: "subcall-end",
+        at: Date.now(),
+        ...common,
+        ok: true,
+        cached: true,
+        usage: NO_USAGE,
+        latencyMs: 0,
+      });
+      return answer;
+    }
+    const refusal = run.budget.reserveSubcall();
+    if (refusal !== undefined) return `[llm_query not sent: ${refusal}]`;
+    const pending = run.semaphore.run(async () => {
+      run.emit({ type: "subcall-start", at: Date.now(), ...common });
+      try {
+        const response = await client.generate({ prompt, signal: run.budget.signal });
+        run.budget.record(client.label, response.usage);
+        run.emit({
+          type: "subcall-end",
+          at: Date.now(),
+          ...common,
+          ok: true,
+          cached: false,
+          usage: response.usage,
+          latencyMs: performance.now() - started,
+        });
+        return response.text;
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        run.emit({
+          type: "subcall-end",
+          at: Date.now(),
+          ...common,
+          ok: false,
+          cached: false,
+          usage: NO_USAGE,
+          latencyMs: performance.now() - started,
+          error: message,
+        });
+        throw error;
+      }
+    });
+    run.cache?.set(key, pending);
+    try {
+      return await pending;
+    } catch (error) {
+      run.cache?.delete(key);
+      return `[llm_query error: ${error instanceof Error ? error.message : String(error)}]`;
+    }
+  };
+
+  const childCall = async (rawPrompt: unknown, subContext: unknown, options: unknown): Promise<string> => {
+    if (run.runChild === undefined) return subcall(rawPrompt, clientFor(options));
+    const prompt = text(rawPrompt, "rlm_query");
+    const refusal = run.budget.reserveSubcall();
+    if (refusal !== undefined) return `[rlm_query not sent: ${refusal}]`;
+    const callId = randomUUID();
+    const started = performance.now();
+    const common = {
+      ...base,
+      callId,
+      kind: "rlm_query" as const,
+      model: run.subModel.label,
+      promptChars: prompt.length,
+    };
+    run.emit({ type: "subcall-start", at: Date.now(), ...common });
+    try {
+      const child = await run.runChild(prompt, subContext, callId);
+      run.emit({
+        type: "subcall-end",
+        at: Date.now(),
+        ...common,
+        ok: true,
+        cached: false,
+        usage: child.usage,
+        latencyMs: performance.now() - started,
+      });
+      return child.answer;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      run.emit({
+        type: "subcall-end",
+        at: Date.now(),
+        ...common,
+        ok: false,
+        cached: false,
+        usage: NO_USAGE,
+        latencyMs: performance.now() - started,
+        error: message,
+      });
+      return `[rlm_query error: ${message}]`;
+    }
+  };
+
+  const list = (value: unknown, what: string): unknown[] => {
+    if (!Array.isArray(value)) throw new SubcallRefusal(`${what} takes an array of prompts`);
+    return value;
+  };
+
+  /** One item of a batch: a refusal becomes that item's error string, not the batch's. */
+  const settle = (work: () => Promise<string>): Promise<string> =>
+    work().catch((error: unknown) => `[error: ${error instanceof Error ? error.message : String(error)}]`);
+
+  return {
+    llm_query: (prompt, options) => subcall(prompt, clientFor(options)),
+    llm_query_batched: (prompts, options) => {
+      const client = clientFor(options);
+      return Promise.all(
+        list(prompts, "llm_query_batched").map((prompt) => settle(() => subcall(prompt, client))),
+      );
+    },
+    rlm_query: (prompt, subContext, options) => childCall(prompt, subContext, options),
+    rlm_query_batched: (prompts, subContexts, options) => {
+      const contexts = Array.isArray(subContexts) ? subContexts : [];
+      return Promise.all(
+        list(prompts, "rlm_query_batched").map((prompt, index) =>
+          settle(() => childCall(prompt, contexts[index], options)),
+        ),
+      );
+    },
+  };
+}

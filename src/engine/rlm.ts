@@ -1,0 +1,482 @@
+import { randomUUID } from "node:crypto";
+import type { ModelMessage } from "ai";
+import { bindContext } from "../context/context-bindings.ts";
+import { type ContextInput, describeContext } from "../context/context-input.ts";
+import type { FileText } from "../context/file-text.ts";
+import { ModelCallError } from "../errors/model-call-error.ts";
+import { contextWindowOf } from "../models/context-windows.ts";
+import { ModelClient } from "../models/model-client.ts";
+import type { ModelSettings } from "../models/model-settings.ts";
+import type { PriceTable } from "../models/prices.ts";
+import type { LanguageModelInstance } from "../models/resolve-model.ts";
+import type { ResponseCache } from "../models/response-cache.ts";
+import type { CallUsage, UsageTotals } from "../models/usage.ts";
+import { createIsolatedVmSandbox, DEFAULT_LIMITS } from "../sandboxes/isolated-vm/isolated-vm-sandbox.ts";
+import type { CellResult, Sandbox, SandboxLimits, SandboxSession } from "../spec/sandbox.ts";
+import type { StandardSchemaV1 } from "../spec/standard-schema.ts";
+import { Budget } from "./budget.ts";
+import { extractCodeBlocks, findProseFinal, proseOf } from "./parse-reply.ts";
+import { firstMessage, lastCallMessage, NUDGE, systemPrompt } from "./prompts.ts";
+import { createReplFunctions } from "./repl-functions.ts";
+import type { IterationEndEvent, RunEvent, RunEventListener } from "./run-events.ts";
+import { DEFAULT_RUN_LIMITS, type RunLimits } from "./run-limits.ts";
+import { Semaphore } from "./semaphore.ts";
+
+export type ModelInput = string | LanguageModelInstance | ModelClient;
+
+export type RunStatus =
+  | "completed"
+  | "max_iterations"
+  | "budget_exceeded"
+  | "timeout"
+  | "cancelled"
+  | "failed";
+
+export interface RLMOptions {
+  /** The root model: it writes the code. */
+  model: ModelInput;
+  /** The model llm_query calls (default: the root model). */
+  subModel?: ModelInput;
+  /** More models that `llm_query(prompt, { model: name })` may route to. */
+  models?: Record<string, ModelInput>;
+  /** Where code runs (default: isolated-vm). */
+  sandbox?: Sandbox;
+  limits?: RunLimits;
+  /** Per-cell sandbox limits (CPU time, memory, output size). */
+  sandboxLimits?: SandboxLimits;
+  /** For model spec strings: base URL and key when the environment does not hold them. */
+  settings?: ModelSettings;
+  prices?: PriceTable;
+  /** On-disk (or any) cache of model responses, for reproducible runs. */
+  responseCache?: ResponseCache;
+  /** Context windows in tokens, by `provider:modelId` or modelId, for models the built-in table lacks. */
+  contextWindows?: Record<string, number>;
+  /** Prefix sub-call prompts with the overall question (default true). */
+  goalHeader?: boolean;
+  /** Answer identical sub-calls of one run from a cache (default true). */
+  subcallCache?: boolean;
+  onEvent?: RunEventListener;
+}
+
+export interface RunRequest {
+  context: ContextInput | FileText;
+  query: string;
+  /** Validates the final value (zod or any Standard Schema); on a mismatch the model is told and tries again. */
+  schema?: StandardSchemaV1;
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  /** The final answer (a string, or the value given to FINAL); null when the run ended without one. */
+  answer: unknown;
+  status: RunStatus;
+  usage: { total: UsageTotals; byModel: Record<string, UsageTotals> };
+  iterations: number;
+  subcalls: number;
+  /** Deepest run depth reached (0: only the root ran). */
+  depth: number;
+  durationMs: number;
+  trace: RunEvent[];
+  /** Why the run ended early, when it did. */
+  error?: string;
+  /** When the run ended without an answer: the prose of the root model's last reply. */
+  partialAnswer?: string;
+}
+
+/** What all runs of one tree share. */
+interface RunTree {
+  budget: Budget;
+  semaphore: Semaphore;
+  cache: Map<string, Promise<string>> | undefined;
+  events: RunEvent[];
+  listeners: RunEventListener[];
+}
+
+interface RunOutcome {
+  answer: unknown;
+  status: RunStatus;
+  iterations: number;
+  error?: string;
+  partialAnswer?: string;
+}
+
+const LANGUAGES = ["repl", "js", "javascript"];
+
+function formatCell(index: number, cell: CellResult): string {
+  const parts = [
+    `[cell ${index} output]`,
+    cell.output === "" ? "(no output)" : cell.output.replace(/\n$/, ""),
+  ];
+  if (cell.error) {
+    const where = cell.error.line === undefined ? "" : `, line ${cell.error.line}`;
+    parts.push(`[cell ${index} error${where}] ${cell.error.name}: ${cell.error.message}`);
+  }
+  return parts.join("\n");
+}
+
+function answerText(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+async function validate(
+  schema: StandardSchemaV1 | undefined,
+  value: unknown,
+): Promise<{ ok: true; value: unknown } | { ok: false; problems: string }> {
+  if (schema === undefined) return { ok: true, value };
+  const attempt = async (candidate: unknown) => schema["~standard"].validate(candidate);
+  let result = await attempt(value);
+  if (result.issues && typeof value === "string") {
+    try {
+      const parsed = await attempt(JSON.parse(value));
+      if (!parsed.issues) result = parsed;
+    } catch {
+      // not JSON: keep the first result
+    }
+  }
+  if (!result.issues) return { ok: true, value: result.value };
+  const problems = result.issues
+    .map((issue) => {
+      const path = (issue.path ?? [])
+        .map((part) => String(typeof part === "object" ? part.key : part))
+        .join(".");
+      return path === "" ? issue.message : `${path}: ${issue.message}`;
+    })
+    .join("; ");
+  return { ok: false, problems };
+}
+
+/**
+ * A Recursive Language Model: the root model answers a question about a context of any size by writing code
+ * in a sandboxed REPL that holds the context, and by calling sub-models from that code.
+ */
+export class RLM {
+  private readonly options: RLMOptions;
+  private readonly root: ModelClient;
+  private readonly sub: ModelClient;
+  private readonly named: Record<string, ModelClient>;
+  private readonly sandbox: Sandbox;
+  private readonly limits: RunLimits & typeof DEFAULT_RUN_LIMITS;
+
+  constructor(options: RLMOptions) {
+    this.options = options;
+    this.root = this.client(options.model);
+    this.sub = options.subModel === undefined ? this.root : this.client(options.subModel);
+    this.named = Object.fromEntries(
+      Object.entries(options.models ?? {}).map(([name, model]) => [name, this.client(model)]),
+    );
+    this.sandbox = options.sandbox ?? createIsolatedVmSandbox();
+    this.limits = { ...DEFAULT_RUN_LIMITS, ...options.limits };
+  }
+
+  private client(model: ModelInput): ModelClient {
+    if (model instanceof ModelClient) return model;
+    return new ModelClient({
+      model,
+      settings: this.options.settings,
+      prices: this.options.prices,
+      cache: this.options.responseCache,
+    });
+  }
+
+  /** Runs to the end and resolves to the result (never rejects for model or code failures). */
+  run(request: RunRequest): Promise<RunResult> {
+    return this.runWith(request, []);
+  }
+
+  private async runWith(request: RunRequest, listeners: RunEventListener[]): Promise<RunResult> {
+    const started = performance.now();
+    const tree: RunTree = {
+      budget: new Budget(this.limits, request.signal),
+      semaphore: new Semaphore(this.limits.concurrency),
+      cache: this.options.subcallCache === false ? undefined : new Map(),
+      events: [],
+      listeners: this.options.onEvent ? [this.options.onEvent, ...listeners] : listeners,
+    };
+    const outcome = await this.runNode(request, tree, 0, undefined, undefined);
+    const { budget } = tree;
+    return {
+      answer: outcome.answer,
+      status: outcome.status,
+      usage: { total: budget.total, byModel: Object.fromEntries(budget.byModel) },
+      iterations: outcome.iterations,
+      subcalls: budget.subcalls,
+      depth: budget.deepestDepth,
+      durationMs: performance.now() - started,
+      trace: tree.events,
+      ...(outcome.error === undefined ? {} : { error: outcome.error }),
+      ...(outcome.partialAnswer === undefined ? {} : { partialAnswer: outcome.partialAnswer }),
+    };
+  }
+
+  /** The same run as a stream of events; `result` resolves when it ends. */
+  stream(request: RunRequest): AsyncIterable<RunEvent> & { result: Promise<RunResult> } {
+    const queue: RunEvent[] = [];
+    let wake: (() => void) | undefined;
+    let done = false;
+    const listener = (event: RunEvent) => {
+      queue.push(event);
+      wake?.();
+    };
+    const result = this.runWith(request, [listener]).finally(() => {
+      done = true;
+      wake?.();
+    });
+    return {
+      result,
+      async *[Symbol.asyncIterator]() {
+        while (true) {
+          const next = queue.shift();
+          if (next !== undefined) yield next;
+          else if (done) return;
+          else await new Promise<void>((resolve) => (wake = resolve));
+        }
+      },
+    };
+  }
+
+  private emit(tree: RunTree, event: RunEvent): void {
+    tree.events.push(event);
+    for (const listener of tree.listeners) listener(event);
+  }
+
+  private async runNode(
+    request: RunRequest,
+    tree: RunTree,
+    depth: number,
+    parentRunId: string | undefined,
+    parentCallId: string | undefined,
+  ): Promise<RunOutcome> {
+    const runId = randomUUID();
+    const started = performance.now();
+    const base = {
+      runId,
+      depth,
+      ...(parentRunId ? { parentRunId } : {}),
+      ...(parentCallId ? { parentCallId } : {}),
+    };
+    const { budget } = tree;
+    budget.deepestDepth = Math.max(budget.deepestDepth, depth);
+    const metadata = describeContext(request.context);
+    this.emit(tree, {
+      type: "run-start",
+      at: Date.now(),
+      ...base,
+      query: request.query,
+      model: this.root.label,
+      subModel: this.sub.label,
+      contextChars: metadata.chars,
+    });
+    const finish = (outcome: RunOutcome): RunOutcome => {
+      this.emit(tree, {
+        type: "run-end",
+        at: Date.now(),
+        ...base,
+        status: outcome.status,
+        answer: outcome.answer,
+        iterations: outcome.iterations,
+        durationMs: performance.now() - started,
+        ...(outcome.error === undefined ? {} : { error: outcome.error }),
+      });
+      return outcome;
+    };
+
+    const recursive = depth + 1 < this.limits.maxDepth;
+    const windowOf = (client: ModelClient) =>
+      contextWindowOf(client.resolved.provider, client.resolved.modelId, this.options.contextWindows);
+    const bindings = bindContext(request.context);
+    const replFunctions = createReplFunctions({
+      query: request.query,
+      runId,
+      ...(parentRunId ? { parentRunId } : {}),
+      depth,
+      budget,
+      semaphore: tree.semaphore,
+      subModel: this.sub,
+      models: this.named,
+      windowOf,
+      goalHeader: this.options.goalHeader !== false,
+      cache: tree.cache,
+      emit: (event) => this.emit(tree, event),
+      ...(recursive
+        ? {
+            runChild: async (prompt: string, subContext: unknown, callId: string) => {
+              const before = { ...budget.total };
+              const child = await this.runNode(
+                {
+                  context: (subContext ?? request.context) as ContextInput,
+                  query: prompt,
+                  signal: request.signal,
+                },
+                tree,
+                depth + 1,
+                runId,
+                callId,
+              );
+              const usage: CallUsage = {
+                inputTokens: budget.total.inputTokens - before.inputTokens,
+                outputTokens: budget.total.outputTokens - before.outputTokens,
+                cachedInputTokens: budget.total.cachedInputTokens - before.cachedInputTokens,
+                costUsd: (budget.total.costUsd ?? 0) - (before.costUsd ?? 0),
+              };
+              if (child.answer === null || child.answer === undefined) {
+                return {
+                  answer: `[rlm_query ended ${child.status} without an answer${child.error ? `: ${child.error}` : ""}]`,
+                  usage,
+                };
+              }
+              return { answer: answerText(child.answer), usage };
+            },
+          }
+        : {}),
+    });
+
+    let session: SandboxSession;
+    try {
+      session = await this.sandbox.create({
+        globals: bindings.globals,
+        hostFunctions: { ...bindings.hostFunctions, ...replFunctions },
+        setupCode: bindings.setupCode,
+        limits: this.options.sandboxLimits,
+      });
+    } catch (error) {
+      return finish({ answer: null, status: "failed", iterations: 0, error: (error as Error).message });
+    }
+
+    try {
+      return finish(await this.loop(request, tree, base, session, metadata, recursive));
+    } finally {
+      session.dispose();
+    }
+  }
+
+  private async loop(
+    request: RunRequest,
+    tree: RunTree,
+    base: { runId: string; depth: number; parentRunId?: string },
+    session: SandboxSession,
+    metadata: ReturnType<typeof describeContext>,
+    recursive: boolean,
+  ): Promise<RunOutcome> {
+    const { budget } = tree;
+    const system = systemPrompt({
+      recursive,
+      outputLimitChars: this.options.sandboxLimits?.outputLimitChars ?? DEFAULT_LIMITS.outputLimitChars,
+      subModelWindowTokens: contextWindowOf(
+        this.sub.resolved.provider,
+        this.sub.resolved.modelId,
+        this.options.contextWindows,
+      ),
+    });
+    const messages: ModelMessage[] = [{ role: "user", content: firstMessage(request.query, metadata) }];
+    let lastProse: string | undefined;
+    const stopped = (iterations: number): RunOutcome | undefined => {
+      const stop = budget.stopReason();
+      if (stop === undefined) return undefined;
+      return {
+        answer: null,
+        status: stop.status,
+        iterations,
+        error: stop.message,
+        ...(lastProse ? { partialAnswer: lastProse } : {}),
+      };
+    };
+    const callRoot = async (iterations: number) => {
+      try {
+        const response = await this.root.generate({ system, messages, signal: budget.signal });
+        budget.record(this.root.label, response.usage);
+        return response;
+      } catch (error) {
+        const early = stopped(iterations);
+        if (early) return early;
+        const message =
+          error instanceof ModelCallError ? error.message : `root model failed: ${String(error)}`;
+        return { answer: null, status: "failed", iterations, error: message } satisfies RunOutcome;
+      }
+    };
+
+    for (let iteration = 1; iteration <= this.limits.maxIterations; iteration++) {
+      const early = stopped(iteration - 1);
+      if (early) return early;
+      const iterationStarted = performance.now();
+      this.emit(tree, { type: "iteration-start", at: Date.now(), ...base, iteration });
+      const response = await callRoot(iteration - 1);
+      if ("status" in response) return response;
+      const reply = response.text;
+      messages.push({ role: "assistant", content: reply });
+      lastProse = proseOf(reply) || lastProse;
+
+      const cells: IterationEndEvent["cells"] = [];
+      const feedback: string[] = [];
+      let final: { value: unknown } | undefined;
+      for (const block of extractCodeBlocks(reply, LANGUAGES)) {
+        const cell = await session.execute(block.code, { signal: budget.signal });
+        cells.push({
+          code: block.code,
+          output: cell.output,
+          durationMs: cell.durationMs,
+          ...(cell.error ? { error: `${cell.error.name}: ${cell.error.message}` } : {}),
+        });
+        feedback.push(formatCell(cells.length, cell));
+        if (cell.final) {
+          final = cell.final;
+          break;
+        }
+        if (cell.limit === "cancelled") break;
+      }
+      if (final === undefined) {
+        const prose = findProseFinal(reply);
+        if (prose?.kind === "value") final = { value: prose.text };
+        else if (prose?.kind === "variable") {
+          const variable = await session.getVariable(prose.name);
+          if (variable !== undefined) final = variable;
+          else
+            feedback.push(
+              `FINAL_VAR(${prose.name}): there is no variable named "${prose.name}" in the REPL.`,
+            );
+        }
+      }
+      this.emit(tree, {
+        type: "iteration-end",
+        at: Date.now(),
+        ...base,
+        iteration,
+        reply,
+        usage: response.usage,
+        modelLatencyMs: response.latencyMs,
+        cells,
+        durationMs: performance.now() - iterationStarted,
+      });
+
+      if (final !== undefined) {
+        const checked = await validate(request.schema, final.value);
+        if (checked.ok) return { answer: checked.value, status: "completed", iterations: iteration };
+        feedback.push(
+          `Your final answer does not match the required schema: ${checked.problems}. Fix it and call FINAL again.`,
+        );
+      }
+      const afterCells = stopped(iteration);
+      if (afterCells) return afterCells;
+      messages.push({ role: "user", content: feedback.length > 0 ? feedback.join("\n\n") : NUDGE });
+    }
+
+    const iterations = this.limits.maxIterations;
+    const early = stopped(iterations);
+    if (early) return early;
+    messages.push({ role: "user", content: lastCallMessage() });
+    const response = await callRoot(iterations);
+    if ("status" in response) return response;
+    const prose = findProseFinal(response.text);
+    const answer = prose?.kind === "value" ? prose.text : proseOf(response.text) || response.text;
+    return {
+      answer,
+      status: "max_iterations",
+      iterations,
+      error: `no FINAL within ${iterations} iterations`,
+    };
+  }
+}
+
+/** Creates an RLM. `model` is a spec string, an AI SDK model, or a ModelClient. */
+export function createRLM(options: RLMOptions): RLM {
+  return new RLM(options);
+}

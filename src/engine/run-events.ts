@@ -1,0 +1,81 @@
+import type { CallUsage } from "../models/usage.ts";
+
+/** Fields every run event carries: which run (children have their own id) and how deep it is. */
+interface RunEventBase {
+  runId: string;
+  /** The run that started this one (children only). */
+  parentRunId?: string;
+  /** The rlm_query sub-call that started this run (children only). */
+  parentCallId?: string;
+  /** 0 for the root run. */
+  depth: number;
+  /** Epoch ms. */
+  at: number;
+}
+
+export interface RunStartEvent extends RunEventBase {
+  type: "run-start";
+  query: string;
+  model: string;
+  subModel: string;
+  contextChars: number;
+}
+
+export interface IterationStartEvent extends RunEventBase {
+  type: "iteration-start";
+  iteration: number;
+}
+
+export interface IterationEndEvent extends RunEventBase {
+  type: "iteration-end";
+  iteration: number;
+  /** The root model's reply. */
+  reply: string;
+  usage: CallUsage;
+  modelLatencyMs: number;
+  cells: Array<{ code: string; output: string; error?: string; durationMs: number }>;
+  durationMs: number;
+}
+
+export interface SubcallStartEvent extends RunEventBase {
+  type: "subcall-start";
+  callId: string;
+  kind: "llm_query" | "rlm_query";
+  model: string;
+  promptChars: number;
+}
+
+export interface SubcallEndEvent extends RunEventBase {
+  type: "subcall-end";
+  callId: string;
+  kind: "llm_query" | "rlm_query";
+  model: string;
+  promptChars: number;
+  ok: boolean;
+  /** Answered from the run's sub-call cache. */
+  cached: boolean;
+  usage: CallUsage;
+  latencyMs: number;
+  error?: string;
+  /** For rlm_query: the child run's id. */
+  childRunId?: string;
+}
+
+export interface RunEndEvent extends RunEventBase {
+  type: "run-end";
+  status: string;
+  answer: unknown;
+  iterations: number;
+  durationMs: number;
+  error?: string;
+}
+
+export type RunEvent =
+  | RunStartEvent
+  | IterationStartEvent
+  | IterationEndEvent
+  | SubcallStartEvent
+  | SubcallEndEvent
+  | RunEndEvent;
+
+export type RunEventListener = (event: RunEvent) => void;

@@ -1,0 +1,2 @@
+export { createJsonlTraceWriter, readJsonlTrace, type TraceWriter } from "./jsonl-trace.ts";
+export { renderTraceTree } from "./trace-tree.ts";
