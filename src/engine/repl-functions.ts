@@ -27,6 +27,8 @@ export interface ReplFunctionsContext {
   /** Shared by the whole run tree; undefined when sub-call caching is off. */
   cache: Map<string, Promise<string>> | undefined;
   emit: (event: RunEvent) => void;
+  /** Books a call's usage to the budget and to this run and its ancestors. */
+  record: (model: string, usage: CallUsage) => void;
   /** Starts a child run (depth + 1) and resolves to its answer as text; undefined at the depth limit. */
   runChild?: (
     prompt: string,
@@ -113,7 +115,7 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
       run.emit({ type: "subcall-start", at: Date.now(), ...common });
       try {
         const response = await client.generate({ prompt, signal: run.budget.signal });
-        run.budget.record(client.label, response.usage);
+        run.record(client.label, response.usage);
         run.emit({
           type: "subcall-end",
           at: Date.now(),

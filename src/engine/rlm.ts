@@ -96,6 +96,8 @@ interface RunOutcome {
   answer: unknown;
   status: RunStatus;
   iterations: number;
+  /** What this run and its children spent. */
+  usage?: CallUsage;
   error?: string;
   partialAnswer?: string;
 }
@@ -192,7 +194,7 @@ export class RLM {
       events: [],
       listeners: this.options.onEvent ? [this.options.onEvent, ...listeners] : listeners,
     };
-    const outcome = await this.runNode(request, tree, 0, undefined, undefined);
+    const outcome = await this.runNode(request, tree, 0, undefined, undefined, undefined);
     const { budget } = tree;
     return {
       answer: outcome.answer,
@@ -245,8 +247,21 @@ export class RLM {
     depth: number,
     parentRunId: string | undefined,
     parentCallId: string | undefined,
+    parentAccount: ((usage: CallUsage) => void) | undefined,
   ): Promise<RunOutcome> {
     const runId = randomUUID();
+    const spent: CallUsage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, costUsd: 0 };
+    const account = (usage: CallUsage) => {
+      spent.inputTokens += usage.inputTokens;
+      spent.outputTokens += usage.outputTokens;
+      spent.cachedInputTokens += usage.cachedInputTokens;
+      spent.costUsd = spent.costUsd === null || usage.costUsd === null ? null : spent.costUsd + usage.costUsd;
+      parentAccount?.(usage);
+    };
+    const record = (model: string, usage: CallUsage) => {
+      tree.budget.record(model, usage);
+      account(usage);
+    };
     const started = performance.now();
     const base = {
       runId,
@@ -266,7 +281,8 @@ export class RLM {
       subModel: this.sub.label,
       contextChars: metadata.chars,
     });
-    const finish = (outcome: RunOutcome): RunOutcome => {
+    const finish = (ended: RunOutcome): RunOutcome => {
+      const outcome = { ...ended, usage: spent };
       this.emit(tree, {
         type: "run-end",
         at: Date.now(),
@@ -297,10 +313,10 @@ export class RLM {
       goalHeader: this.options.goalHeader !== false,
       cache: tree.cache,
       emit: (event) => this.emit(tree, event),
+      record,
       ...(recursive
         ? {
             runChild: async (prompt: string, subContext: unknown, callId: string) => {
-              const before = { ...budget.total };
               const child = await this.runNode(
                 {
                   context: (subContext ?? request.context) as ContextInput,
@@ -311,18 +327,17 @@ export class RLM {
                 depth + 1,
                 runId,
                 callId,
+                account,
               );
-              const usage: CallUsage = {
-                inputTokens: budget.total.inputTokens - before.inputTokens,
-                outputTokens: budget.total.outputTokens - before.outputTokens,
-                cachedInputTokens: budget.total.cachedInputTokens - before.cachedInputTokens,
-                costUsd: (budget.total.costUsd ?? 0) - (before.costUsd ?? 0),
+              const usage = child.usage ?? {
+                inputTokens: 0,
+                outputTokens: 0,
+                cachedInputTokens: 0,
+                costUsd: 0,
               };
               if (child.answer === null || child.answer === undefined) {
-                return {
-                  answer: `[rlm_query ended ${child.status} without an answer${child.error ? `: ${child.error}` : ""}]`,
-                  usage,
-                };
+                const why = child.error ? `: ${child.error}` : "";
+                return { answer: `[rlm_query ended ${child.status} without an answer${why}]`, usage };
               }
               return { answer: answerText(child.answer), usage };
             },
@@ -343,7 +358,7 @@ export class RLM {
     }
 
     try {
-      return finish(await this.loop(request, tree, base, session, metadata, recursive));
+      return finish(await this.loop(request, tree, base, session, metadata, recursive, record));
     } finally {
       session.dispose();
     }
@@ -356,6 +371,7 @@ export class RLM {
     session: SandboxSession,
     metadata: ReturnType<typeof describeContext>,
     recursive: boolean,
+    record: (model: string, usage: CallUsage) => void,
   ): Promise<RunOutcome> {
     const { budget } = tree;
     const system = systemPrompt({
@@ -383,7 +399,7 @@ export class RLM {
     const callRoot = async (iterations: number) => {
       try {
         const response = await this.root.generate({ system, messages, signal: budget.signal });
-        budget.record(this.root.label, response.usage);
+        record(this.root.label, response.usage);
         return response;
       } catch (error) {
         const early = stopped(iterations);

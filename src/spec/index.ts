@@ -9,3 +9,4 @@ export type {
   SandboxSession,
   VariableInfo,
 } from "./sandbox.ts";
+export type { StandardSchemaResult, StandardSchemaV1 } from "./standard-schema.ts";

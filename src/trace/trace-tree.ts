@@ -127,8 +127,8 @@ export function renderTraceTree(events: RunEvent[]): string {
             `${inner}${callBranch}${call.kind} ${call.model} · ${call.promptChars.toLocaleString("en-US")} chars · ${seconds(call.latencyMs)} · ${tokens(call.usage.inputTokens, call.usage.outputTokens)} · ${cost(call.usage.costUsd)} · ${status}`,
           );
           const child = call.kind === "rlm_query" ? childOf(call.callId) : undefined;
-          if (child)
-            renderRun(child, `${inner}${callIndex === subcalls.length - 1 ? "   " : "│  "}`, `${inner}   ↳ `);
+          const under = `${inner}${callIndex === subcalls.length - 1 ? "   " : "│  "}`;
+          if (child) renderRun(child, `${under}  `, `${under}↳ `);
         });
       });
     });

@@ -1,0 +1,166 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { startScriptedServer } from "../test/scripted-server.ts";
+
+const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
+const root = mkdtempSync(join(tmpdir(), "rlmkit-run-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function rlm(args: string[], env: Record<string, string> = {}) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [MAIN, ...args],
+      { env: { PATH: process.env.PATH ?? "", OLLAMA_BASE_URL: "http://127.0.0.1:9", ...env }, cwd: root },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const repl = (code: string) => `\`\`\`repl\n${code}\n\`\`\``;
+
+describe("rlm run", () => {
+  it("answers through a real process and HTTP, writes a trace without the key, and shows it", async () => {
+    const secret = "sk-cli-test-0123456789abcdefghij";
+    await using server = await startScriptedServer({
+      replies: (request) => {
+        const turn = (request.body?.messages ?? []).filter((message) => message.role === "assistant").length;
+        if (request.body?.model === "sub")
+          return { text: `sub saw ${String(request.headers.authorization)}` };
+        return turn === 0
+          ? {
+              text: repl(
+                "const hit = grep('code is (\\\\d+)')[0]\nconst note = llm_query('check ' + hit.match)\nprint(hit.line, note)",
+              ),
+            }
+          : { text: repl("FINAL(hit.match.split(' ').pop())") };
+      },
+    });
+    writeFileSync(
+      join(root, "input.log"),
+      `${"noise\n".repeat(5000)}the code is 5550123\n${"noise\n".repeat(5000)}`,
+    );
+    const result = await rlm(
+      [
+        "run",
+        "--context",
+        "input.log",
+        "--query",
+        "What is the code?",
+        "--model",
+        "openai-compatible:root",
+        "--sub-model",
+        "openai-compatible:sub",
+        "--base-url",
+        server.url,
+        "--trace",
+        "run.jsonl",
+        "--json",
+      ],
+      { OPENAI_COMPATIBLE_API_KEY: secret },
+    );
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    const output = JSON.parse(result.stdout);
+    expect(output).toMatchObject({ answer: "5550123", status: "completed", iterations: 2, subcalls: 1 });
+    expect(Object.keys(output).sort()).toEqual([
+      "answer",
+      "durationMs",
+      "iterations",
+      "status",
+      "subcalls",
+      "usage",
+    ]);
+
+    const trace = readFileSync(join(root, "run.jsonl"), "utf8");
+    expect(trace.split("\n").filter(Boolean).length).toBeGreaterThan(5);
+    expect(trace).toContain("[redacted]");
+    expect(trace).not.toContain(secret);
+
+    const shown = await rlm(["trace", "show", "run.jsonl"]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain("completed · 2 iterations");
+    expect(shown.stdout).toContain("iteration 1");
+    expect(shown.stdout).toContain("llm_query openai-compatible:sub");
+    expect(shown.stdout).toContain("answer: 5550123");
+    expect(shown.stdout).not.toContain(secret);
+  });
+
+  it("exits 1 with the partial result when a limit ends the run", async () => {
+    await using server = await startScriptedServer({
+      replies: () => ({ text: repl("print('still looking')") }),
+    });
+    writeFileSync(join(root, "small.txt"), "tiny");
+    const result = await rlm([
+      "run",
+      "--context",
+      "small.txt",
+      "--query",
+      "q",
+      "--model",
+      "openai-compatible:root",
+      "--base-url",
+      server.url,
+      "--max-iterations",
+      "2",
+      "--json",
+    ]);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: "max_iterations", iterations: 2 });
+  });
+
+  it("exits 2 with one line for usage and input errors", async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [["run", "--query", "q"], /--context/],
+      [
+        [
+          "run",
+          "--context",
+          "missing.txt",
+          "--query",
+          "q",
+          "--model",
+          "openai-compatible:x",
+          "--base-url",
+          "http://127.0.0.1:9/v1",
+        ],
+        /missing\.txt/,
+      ],
+      [
+        ["run", "--context", "small.txt", "--query", "q", "--model", "nope:x"],
+        /Unknown model provider "nope"/,
+      ],
+      [["run", "--context", "small.txt", "--query", "q", "--model", "openai:gpt-5-mini"], /OPENAI_API_KEY/],
+      [["run", "--context", "small.txt", "--query", "q", "--max-iterations", "two"], /--max-iterations/],
+      [
+        [
+          "run",
+          "--context",
+          "small.txt",
+          "--query",
+          "q",
+          "--model",
+          "openai-compatible:x",
+          "--base-url",
+          "http://127.0.0.1:9/v1",
+          "--sandbox",
+          "docker",
+        ],
+        /Unknown sandbox/,
+      ],
+      [["trace", "show", "nowhere.jsonl"], /nowhere\.jsonl/],
+    ];
+    writeFileSync(join(root, "small.txt"), "tiny");
+    for (const [args, pattern] of cases) {
+      const result = await rlm(args);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stderr, args.join(" ")).toMatch(pattern);
+      expect(result.stderr.trim().split("\n"), args.join(" ")).toHaveLength(1);
+      expect(result.stdout).toBe("");
+    }
+  });
+});
