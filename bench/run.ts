@@ -1,7 +1,11 @@
+import { engineBenchmark } from "./engine.bench.ts";
 import { fileContextBenchmark } from "./file-context.bench.ts";
 import { runBenchmarks } from "./harness.ts";
 import { modelClientBenchmark } from "./model-client.bench.ts";
 import { sandboxBenchmark } from "./sandbox.bench.ts";
 
 /** `npm run bench [-- name-filter]` */
-await runBenchmarks([modelClientBenchmark, sandboxBenchmark, fileContextBenchmark], process.argv[2]);
+await runBenchmarks(
+  [modelClientBenchmark, sandboxBenchmark, fileContextBenchmark, engineBenchmark],
+  process.argv[2],
+);
