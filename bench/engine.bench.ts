@@ -126,25 +126,22 @@ async function endToEnd(): Promise<Measurement[]> {
       });
       return { ms: performance.now() - started, stdout };
     };
-    const plain = await time(["-e", plainScript]);
-    const rlm = await time([
-      main,
-      "run",
-      "--context",
-      path,
-      "--query",
-      "What is the special magic number?",
-      "--model",
-      "openai-compatible:root",
-      "--base-url",
-      server.url,
-      "--json",
-    ]);
+    const rlmArgs = [main, "run", "--context", path, "--query", "What is the special magic number?"];
+    rlmArgs.push("--model", "openai-compatible:root", "--base-url", server.url, "--json");
+    // Alternate the two sides and keep the best of two each, so neither pays for a cold page cache.
+    const plainRuns = [];
+    const rlmRuns = [];
+    for (let round = 0; round < 2; round++) {
+      plainRuns.push(await time(["-e", plainScript]));
+      rlmRuns.push(await time(rlmArgs));
+    }
+    const plain = plainRuns.reduce((best, next) => (next.ms < best.ms ? next : best));
+    const rlm = rlmRuns.reduce((best, next) => (next.ms < best.ms ? next : best));
     if (JSON.parse(rlm.stdout).answer !== "7781234") throw new Error(`rlm run answered ${rlm.stdout}`);
     return [
-      { name: "plain Node: read 200 MB + regex (a process)", value: plain.ms, unit: "ms" },
+      { name: "plain Node: read 200 MB + regex (a process, best of 2)", value: plain.ms, unit: "ms" },
       {
-        name: "rlm run: needle by regex in 200 MB (a process, scripted model over HTTP)",
+        name: "rlm run: needle by regex in 200 MB (a process, scripted model over HTTP, best of 2)",
         value: rlm.ms,
         unit: "ms",
       },
