@@ -18,16 +18,20 @@ export function startProgress(io: CliIo, text: string, options: { json?: boolean
   if (!stream.isTTY || options.json) return { update() {}, stop() {} };
   let status = text;
   let frame = 0;
+  let stopped = false;
   const draw = () => stream.write(`\r\x1b[2K${FRAMES[frame++ % FRAMES.length]} ${status}`);
   draw();
   const timer = setInterval(draw, 80);
   timer.unref();
   return {
     update(next) {
+      if (stopped) return;
       status = next;
       draw();
     },
     stop() {
+      if (stopped) return;
+      stopped = true;
       clearInterval(timer);
       stream.write("\r\x1b[2K");
     },
