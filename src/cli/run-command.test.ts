@@ -153,6 +153,10 @@ describe("rlm run", () => {
         /Unknown sandbox/,
       ],
       [["trace", "show", "nowhere.jsonl"], /nowhere\.jsonl/],
+      [
+        ["run", "--context", "small.txt", "--query", "q", "--strategy", "magic"],
+        /Known strategies: rlm, direct/,
+      ],
     ];
     writeFileSync(join(root, "small.txt"), "tiny");
     for (const [args, pattern] of cases) {

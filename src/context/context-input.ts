@@ -36,7 +36,7 @@ function countLines(text: string): number {
   return lines;
 }
 
-function isDocumentList(value: unknown): value is Array<string | Document> {
+export function isDocumentList(value: unknown): value is Array<string | Document> {
   return (
     Array.isArray(value) &&
     value.every(

@@ -5,7 +5,7 @@ import { type ContextInput, describeContext } from "../context/context-input.ts"
 import type { FileText } from "../context/file-text.ts";
 import { ModelCallError } from "../errors/model-call-error.ts";
 import { contextWindowOf } from "../models/context-windows.ts";
-import { ModelClient } from "../models/model-client.ts";
+import { asModelClient, type ModelClient } from "../models/model-client.ts";
 import type { ModelSettings } from "../models/model-settings.ts";
 import type { PriceTable } from "../models/prices.ts";
 import type { LanguageModelInstance } from "../models/resolve-model.ts";
@@ -171,9 +171,7 @@ export class RLM {
   }
 
   private client(model: ModelInput): ModelClient {
-    if (model instanceof ModelClient) return model;
-    return new ModelClient({
-      model,
+    return asModelClient(model, {
       settings: this.options.settings,
       prices: this.options.prices,
       cache: this.options.responseCache,

@@ -302,3 +302,24 @@ function unwrapApiError(error: unknown): APICallError | undefined {
 export function createModelClient(options: ModelClientOptions): ModelClient {
   return new ModelClient(options);
 }
+
+/** Settings for turning a model input into a ModelClient. */
+export interface ModelClientDefaults {
+  settings?: ModelSettings;
+  prices?: PriceTable;
+  cache?: ResponseCache;
+}
+
+/** A ModelClient as it is, or a new one for a spec string or AI SDK model. */
+export function asModelClient(
+  model: string | LanguageModelInstance | ModelClient,
+  defaults: ModelClientDefaults = {},
+) {
+  if (model instanceof ModelClient) return model;
+  return new ModelClient({
+    model,
+    settings: defaults.settings,
+    prices: defaults.prices,
+    cache: defaults.cache,
+  });
+}

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { FileText } from "../../context/file-text.ts";
 import { loadContext } from "../../context/load-context.ts";
-import { createRLM, type RunResult } from "../../engine/rlm.ts";
+import type { RunResult } from "../../engine/rlm.ts";
 import type { RunEvent } from "../../engine/run-events.ts";
 import { UsageError } from "../../errors/usage-error.ts";
 import { findDefaultModel } from "../../models/default-model.ts";
@@ -10,6 +10,7 @@ import { collectSecrets } from "../../models/redact-secrets.ts";
 import { DiskResponseCache } from "../../models/response-cache.ts";
 import { formatCost } from "../../models/usage.ts";
 import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
+import { resolveStrategy, STRATEGY_NAMES } from "../../strategies/resolve-strategy.ts";
 import { createJsonlTraceWriter } from "../../trace/jsonl-trace.ts";
 import { type CliIo, writeLine } from "../cli-io.ts";
 import type { Command } from "../command.ts";
@@ -33,7 +34,8 @@ Models:
   --api-key KEY         API key (else the provider's environment variable)
   --prices FILE         JSON price table to add to the built-in one
   --cache-dir DIR       cache model responses on disk (reproducible runs)
-Sandbox and limits:
+Strategy, sandbox and limits:
+  --strategy NAME       rlm (default), direct, memagent, mapreduce or rag
   --sandbox NAME        isolated-vm (default)
   --max-iterations N    root model turns (default 30)
   --max-subcalls N      sub-calls in the whole run
@@ -59,6 +61,7 @@ const OPTIONS = {
   "api-key": { type: "string" },
   prices: { type: "string" },
   "cache-dir": { type: "string" },
+  strategy: { type: "string" },
   sandbox: { type: "string" },
   "max-iterations": { type: "string" },
   "max-subcalls": { type: "string" },
@@ -179,6 +182,12 @@ export const runCommand: Command = {
     };
     const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
     const model = values.model ?? (await findDefaultModel(settings));
+    const strategyName = values.strategy ?? "rlm";
+    if (!STRATEGY_NAMES.includes(strategyName)) {
+      throw new UsageError({
+        message: `Unknown strategy "${strategyName}". Known strategies: ${STRATEGY_NAMES.join(", ")}.`,
+      });
+    }
     const sandbox = resolveSandbox(values.sandbox);
     if (!sandbox.isolated)
       writeLine(
@@ -200,7 +209,7 @@ export const runCommand: Command = {
         : createJsonlTraceWriter(values.trace, collectSecrets(io.env, [values["api-key"]]));
     const progress = trackProgress(io, values.json === true);
     try {
-      const rlm = createRLM({
+      const strategy = resolveStrategy(strategyName, {
         model,
         ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
         sandbox,
@@ -213,7 +222,7 @@ export const runCommand: Command = {
           progress.listener(event);
         },
       });
-      const result = await rlm.run({ context, query, signal: controller.signal });
+      const result = await strategy.run({ context, query, signal: controller.signal });
       progress.stop();
       printResult(result, io, values.json === true);
       return result.status === "completed" ? EXIT.ok : EXIT.failed;

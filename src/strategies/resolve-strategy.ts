@@ -1,0 +1,33 @@
+import { createRLM, type RLMOptions } from "../engine/rlm.ts";
+import { ConfigError } from "../errors/config-error.ts";
+import { createDirectStrategy } from "./direct.ts";
+import { createMapReduceStrategy } from "./mapreduce.ts";
+import { createMemAgentStrategy } from "./memagent.ts";
+import { createRagStrategy } from "./rag.ts";
+import type { Strategy } from "./strategy.ts";
+
+type StrategyFactory = (options: RLMOptions) => Strategy;
+
+const STRATEGIES: Record<string, StrategyFactory> = {
+  rlm: (options) => {
+    const rlm = createRLM(options);
+    return { name: "rlm", run: (request) => rlm.run(request) };
+  },
+  direct: createDirectStrategy,
+  memagent: createMemAgentStrategy,
+  mapreduce: createMapReduceStrategy,
+  rag: createRagStrategy,
+};
+
+export const STRATEGY_NAMES = Object.keys(STRATEGIES);
+
+/** The one place a `--strategy` name becomes a Strategy; all take the same options as the RLM. */
+export function resolveStrategy(name: string, options: RLMOptions): Strategy {
+  const factory = STRATEGIES[name];
+  if (factory === undefined) {
+    throw new ConfigError({
+      message: `Unknown strategy "${name}". Known strategies: ${STRATEGY_NAMES.join(", ")}.`,
+    });
+  }
+  return factory(options);
+}

@@ -1,0 +1,196 @@
+import { randomUUID } from "node:crypto";
+import { contextLength } from "../context/context-text.ts";
+import { Budget } from "../engine/budget.ts";
+import type { ModelInput, RunRequest, RunResult, RunStatus } from "../engine/rlm.ts";
+import type { RunEvent, RunEventListener } from "../engine/run-events.ts";
+import { DEFAULT_RUN_LIMITS, type RunLimits } from "../engine/run-limits.ts";
+import { Semaphore } from "../engine/semaphore.ts";
+import { contextWindowOf } from "../models/context-windows.ts";
+import { asModelClient, type ModelClient } from "../models/model-client.ts";
+import type { ModelSettings } from "../models/model-settings.ts";
+import type { PriceTable } from "../models/prices.ts";
+import type { ResponseCache } from "../models/response-cache.ts";
+import type { CallUsage } from "../models/usage.ts";
+
+/** Options every strategy takes: the same model layer, limits and events as the RLM engine. */
+export interface StrategyOptions {
+  model: ModelInput;
+  /** The model for per-chunk calls (map, memory updates); default: the main model. */
+  subModel?: ModelInput;
+  limits?: RunLimits;
+  settings?: ModelSettings;
+  prices?: PriceTable;
+  responseCache?: ResponseCache;
+  /** Context windows in tokens by `provider:modelId` or modelId. */
+  contextWindows?: Record<string, number>;
+  onEvent?: RunEventListener;
+}
+
+const NO_USAGE: CallUsage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, costUsd: 0 };
+
+/** Thrown by `call` when a limit stops the run; the strategy lets it propagate to `finish`. */
+export class StrategyStopped extends Error {
+  readonly status: RunStatus;
+
+  constructor(status: RunStatus, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/**
+ * The plumbing a strategy run shares with the engine: one Budget for limits and usage, a Semaphore for
+ * concurrency, and the same run events (run-start, subcall-start/-end, run-end), so traces and benchmarks
+ * read every strategy the same way.
+ */
+export class StrategySession {
+  readonly main: ModelClient;
+  readonly sub: ModelClient;
+  readonly budget: Budget;
+  private readonly semaphore: Semaphore;
+  private readonly options: StrategyOptions;
+  private readonly events: RunEvent[] = [];
+  private readonly runId = randomUUID();
+  private readonly started = performance.now();
+  steps = 0;
+
+  constructor(strategy: string, options: StrategyOptions, request: RunRequest) {
+    this.options = options;
+    const defaults = { settings: options.settings, prices: options.prices, cache: options.responseCache };
+    this.main = asModelClient(options.model, defaults);
+    this.sub = options.subModel === undefined ? this.main : asModelClient(options.subModel, defaults);
+    const limits = { ...DEFAULT_RUN_LIMITS, ...options.limits };
+    this.budget = new Budget(limits, request.signal);
+    this.semaphore = new Semaphore(limits.concurrency);
+    this.emit({
+      type: "run-start",
+      at: Date.now(),
+      runId: this.runId,
+      depth: 0,
+      query: `[${strategy}] ${request.query}`,
+      model: this.main.label,
+      subModel: this.sub.label,
+      contextChars: contextLength(request.context),
+    });
+  }
+
+  private emit(event: RunEvent): void {
+    this.events.push(event);
+    this.options.onEvent?.(event);
+  }
+
+  /** The model's context window in tokens. */
+  windowOf(client: ModelClient): number {
+    return contextWindowOf(client.resolved.provider, client.resolved.modelId, this.options.contextWindows);
+  }
+
+  /** One model call under the run's limits and concurrency; usage and events are booked. */
+  async call(client: ModelClient, prompt: string, maxOutputTokens?: number): Promise<string> {
+    const refusal = this.budget.reserveSubcall();
+    if (refusal !== undefined) {
+      const stop = this.budget.stopReason();
+      throw new StrategyStopped(stop?.status ?? "budget_exceeded", refusal);
+    }
+    return this.semaphore.run(async () => {
+      const callId = randomUUID();
+      const common = {
+        runId: this.runId,
+        depth: 0,
+        callId,
+        kind: "llm_query" as const,
+        model: client.label,
+        promptChars: prompt.length,
+      };
+      const started = performance.now();
+      this.emit({ type: "subcall-start", at: Date.now(), ...common });
+      try {
+        const response = await client.generate({
+          prompt,
+          signal: this.budget.signal,
+          ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
+        });
+        this.budget.record(client.label, response.usage);
+        this.emit({
+          type: "subcall-end",
+          at: Date.now(),
+          ...common,
+          ok: true,
+          cached: false,
+          usage: response.usage,
+          latencyMs: performance.now() - started,
+        });
+        return response.text;
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        this.emit({
+          type: "subcall-end",
+          at: Date.now(),
+          ...common,
+          ok: false,
+          cached: false,
+          usage: NO_USAGE,
+          latencyMs: performance.now() - started,
+          error: message,
+        });
+        const stop = this.budget.stopReason();
+        if (stop !== undefined) throw new StrategyStopped(stop.status, stop.message);
+        throw new StrategyStopped("failed", message);
+      }
+    });
+  }
+
+  /** Ends the run: an answer, or the error that stopped it. */
+  finish(outcome: { answer: string } | { error: unknown }): RunResult {
+    const status: RunStatus =
+      "answer" in outcome
+        ? "completed"
+        : outcome.error instanceof StrategyStopped
+          ? outcome.error.status
+          : "failed";
+    const error =
+      "error" in outcome
+        ? outcome.error instanceof Error
+          ? outcome.error.message
+          : String(outcome.error)
+        : undefined;
+    const answer = "answer" in outcome ? outcome.answer.trim() : null;
+    const durationMs = performance.now() - this.started;
+    this.emit({
+      type: "run-end",
+      at: Date.now(),
+      runId: this.runId,
+      depth: 0,
+      status,
+      answer,
+      iterations: this.steps,
+      durationMs,
+      ...(error === undefined ? {} : { error }),
+    });
+    return {
+      answer,
+      status,
+      usage: { total: this.budget.total, byModel: Object.fromEntries(this.budget.byModel) },
+      iterations: this.steps,
+      subcalls: this.budget.subcalls,
+      depth: 0,
+      durationMs,
+      trace: this.events,
+      ...(error === undefined ? {} : { error }),
+    };
+  }
+}
+
+/** Runs a strategy body inside a session and turns any stop into a result. */
+export async function runStrategy(
+  name: string,
+  options: StrategyOptions,
+  request: RunRequest,
+  body: (session: StrategySession) => Promise<string>,
+): Promise<RunResult> {
+  const session = new StrategySession(name, options, request);
+  try {
+    return session.finish({ answer: await body(session) });
+  } catch (error) {
+    return session.finish({ error });
+  }
+}
