@@ -35,11 +35,6 @@ export async function findDefaultModel(settings: ModelSettings = {}): Promise<st
   const first = ollamaModels?.[0];
   if (first !== undefined) return `ollama:${first}`;
   throw new ConfigError({
-    message: [
-      "No model is configured. Do one of these:",
-      "  1. name one: --model openai:gpt-5-mini (or set RLM_MODEL), any of openai:, anthropic:, google:, ollama:, openai-compatible: (with --base-url), llamacpp:<file.gguf>;",
-      "  2. set an API key: OPENAI_API_KEY or ANTHROPIC_API_KEY;",
-      `  3. run a local Ollama server with a pulled model (looked for at ${ollamaBaseUrl(settings)}; set OLLAMA_BASE_URL to change).`,
-    ].join("\n"),
+    message: `No model is configured: pass --model (e.g. openai:gpt-5-mini) or set RLM_MODEL; or set OPENAI_API_KEY or ANTHROPIC_API_KEY; or run a local Ollama with a pulled model at ${ollamaBaseUrl(settings)} (OLLAMA_BASE_URL).`,
   });
 }

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { FileText } from "../context/file-text.ts";
 import { ScriptedModel } from "../test/scripted-model.ts";
 import { Bm25Index } from "./bm25.ts";

@@ -181,13 +181,13 @@ export const runCommand: Command = {
       concurrency: integer("concurrency", values.concurrency),
     };
     const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
-    const model = values.model ?? (await findDefaultModel(settings));
     const strategyName = values.strategy ?? "rlm";
     if (!STRATEGY_NAMES.includes(strategyName)) {
       throw new UsageError({
         message: `Unknown strategy "${strategyName}". Known strategies: ${STRATEGY_NAMES.join(", ")}.`,
       });
     }
+    const model = values.model ?? (await findDefaultModel(settings));
     const sandbox = resolveSandbox(values.sandbox);
     if (!sandbox.isolated)
       writeLine(
