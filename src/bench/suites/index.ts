@@ -1,0 +1,17 @@
+import type { BenchSuite } from "../suite.ts";
+import { babilongSuite } from "./babilong.ts";
+import { multihopSuite } from "./multihop.ts";
+import { oolongSuite } from "./oolong.ts";
+import { oolongPairsSuite } from "./oolong-pairs.ts";
+import { sniahSuite } from "./sniah.ts";
+
+/** Every suite `rlm bench` knows, in the order `--list` shows them. */
+export const SUITES: readonly BenchSuite[] = [
+  sniahSuite,
+  oolongSuite,
+  oolongPairsSuite,
+  babilongSuite,
+  multihopSuite,
+];
+
+export { babilongSuite, multihopSuite, oolongPairsSuite, oolongSuite, sniahSuite };
