@@ -1,3 +1,4 @@
+export { createNeedleRegexModel } from "./needle-regex-model.ts";
 export {
   type ScriptedCall,
   ScriptedModel,

@@ -1,0 +1,175 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { UsageError } from "../errors/usage-error.ts";
+import { createNeedleRegexModel } from "../test/needle-regex-model.ts";
+import { startScriptedServer } from "../test/scripted-server.ts";
+import type { BenchFile } from "./bench-results.ts";
+import { runBench } from "./run-bench.ts";
+import { parseSize } from "./sizes.ts";
+import { sniahSuite } from "./suites/sniah.ts";
+
+const root = mkdtempSync(join(tmpdir(), "rlmkit-bench-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe("runBench with a scripted needle model (proves the plumbing, not quality)", () => {
+  const out = join(root, "sniah");
+  const strategies = ["direct", "rlm", "memagent", "mapreduce", "rag"];
+
+  it("runs every strategy, scores, and writes results.json, results.md and plot.svg", async () => {
+    const model = createNeedleRegexModel();
+    const rows = await runBench({
+      suites: [sniahSuite],
+      sizes: [parseSize("2k"), parseSize("8k")],
+      strategies,
+      tasks: 2,
+      out,
+      run: { model },
+      note: "scripted model: this run proves the pipeline, not quality",
+    });
+    expect(rows).toHaveLength(20);
+    for (const row of rows) {
+      expect(row.status, `${row.strategy} ${row.size}`).toBe("completed");
+      expect(row.score, `${row.strategy} ${row.size}: ${row.answer}`).toBe(1);
+      expect(row.inputTokens).toBeGreaterThan(0);
+    }
+    const file = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as BenchFile;
+    expect(file.rows).toHaveLength(20);
+    expect(Object.keys(file.rows[0] ?? {})).toEqual(
+      expect.arrayContaining([
+        "suite",
+        "size",
+        "strategy",
+        "task",
+        "score",
+        "accuracy",
+        "inputTokens",
+        "outputTokens",
+        "costUsd",
+        "latencyMs",
+        "subcalls",
+        "status",
+      ]),
+    );
+    const markdown = readFileSync(join(out, "results.md"), "utf8");
+    expect(markdown).toContain("## sniah");
+    expect(markdown).toContain("proves the pipeline, not quality");
+    expect(markdown).toMatch(/\| 8k \| rlm \| 2 \| 1\.000 \|/);
+    const svg = readFileSync(join(out, "plot.svg"), "utf8");
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg).toContain("sniah: accuracy");
+    const rlmRows = rows.filter((row) => row.strategy === "rlm");
+    const directRows = rows.filter((row) => row.strategy === "direct");
+    const mean = (list: typeof rows) => list.reduce((sum, row) => sum + row.inputTokens, 0) / list.length;
+    expect(mean(rlmRows)).toBeLessThan(mean(directRows));
+  });
+
+  it("resumes without redoing finished tasks", async () => {
+    const model = createNeedleRegexModel();
+    const rows = await runBench({
+      suites: [sniahSuite],
+      sizes: [parseSize("2k"), parseSize("8k")],
+      strategies,
+      tasks: 3,
+      out,
+      run: { model },
+    });
+    expect(rows).toHaveLength(30);
+    const sniahCalls = model.calls.length;
+    expect(sniahCalls).toBeGreaterThan(0);
+    expect(sniahCalls).toBeLessThan(40);
+  });
+
+  it("refuses to mix results of another model into the same directory", async () => {
+    const other = createNeedleRegexModel("another");
+    await expect(
+      runBench({
+        suites: [sniahSuite],
+        sizes: [2048],
+        strategies: ["rlm"],
+        tasks: 1,
+        out,
+        run: { model: other },
+      }),
+    ).rejects.toThrow(UsageError);
+  });
+});
+
+describe("rlm bench", () => {
+  const main = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
+  const rlm = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [main, ...args],
+        { env: { PATH: process.env.PATH ?? "", OLLAMA_BASE_URL: "http://127.0.0.1:9" } },
+        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  it("lists the suites", async () => {
+    const result = await rlm(["bench", "--list"]);
+    expect(result.code).toBe(0);
+    for (const name of ["sniah", "oolong", "oolong-pairs", "babilong", "multihop"])
+      expect(result.stdout).toContain(name);
+  });
+
+  it("runs a suite through a real process and HTTP", async () => {
+    await using server = await startScriptedServer({
+      replies: (request) => {
+        const text = JSON.stringify(request.body?.messages ?? []);
+        const key = /special magic number for ([\w-]+)/.exec(text)?.[1];
+        const found = key
+          ? new RegExp(`special magic number for ${key} is (\\d{7})`).exec(text)?.[1]
+          : undefined;
+        return { text: found ?? "NONE" };
+      },
+    });
+    const out = join(root, "cli");
+    const result = await rlm([
+      "bench",
+      "--suite",
+      "sniah",
+      "--sizes",
+      "2k",
+      "--strategies",
+      "direct",
+      "--tasks",
+      "2",
+      "--model",
+      "openai-compatible:m",
+      "--base-url",
+      server.url,
+      "--out",
+      out,
+    ]);
+    expect(result.stderr).toContain("2 task runs");
+    expect(result.code).toBe(0);
+    const file = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as BenchFile;
+    expect(file.rows.map((row) => row.score)).toEqual([1, 1]);
+  });
+
+  it("exits 2 for an unknown suite, strategy or size", async () => {
+    for (const args of [
+      ["--suite", "nope"],
+      ["--strategies", "magic"],
+      ["--sizes", "big"],
+    ]) {
+      const result = await rlm([
+        "bench",
+        ...args,
+        "--out",
+        join(root, "x"),
+        "--model",
+        "openai-compatible:m",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+      ]);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    }
+  });
+});

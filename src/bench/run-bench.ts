@@ -1,0 +1,114 @@
+import { join } from "node:path";
+import type { RLMOptions, RunResult } from "../engine/rlm.ts";
+import { asModelClient } from "../models/model-client.ts";
+import { resolveStrategy } from "../strategies/resolve-strategy.ts";
+import { type BenchRow, readBenchFile, rowKey, writeAtomically } from "./bench-results.ts";
+import { renderPlot } from "./plot.ts";
+import { renderMarkdown } from "./report.ts";
+import type { BenchSuite } from "./suite.ts";
+
+export interface BenchOptions {
+  suites: readonly BenchSuite[];
+  /** Input sizes in tokens. */
+  sizes: number[];
+  strategies: string[];
+  /** Tasks per suite and size. */
+  tasks: number;
+  /** Model, sub-model, limits, sandbox...: what every strategy run gets. */
+  run: RLMOptions;
+  /** Output directory for results.json, results.md and plot.svg. */
+  out: string;
+  seed?: number;
+  /** A line for the top of results.md (e.g. that the model is scripted). */
+  note?: string;
+  signal?: AbortSignal;
+  onProgress?: (progress: { done: number; total: number; skipped: number; current: string }) => void;
+}
+
+function answerText(result: RunResult): string {
+  const answer = result.answer ?? "";
+  return typeof answer === "string" ? answer : JSON.stringify(answer);
+}
+
+/**
+ * Runs every suite x size x task with every strategy and writes DIR/results.json after each task (an interrupted
+ * run resumes where it stopped), then DIR/results.md and DIR/plot.svg.
+ */
+export async function runBench(options: BenchOptions): Promise<BenchRow[]> {
+  const seed = options.seed ?? 1;
+  const defaults = {
+    settings: options.run.settings,
+    prices: options.run.prices,
+    cache: options.run.responseCache,
+  };
+  const root = asModelClient(options.run.model, defaults);
+  const sub = options.run.subModel === undefined ? root : asModelClient(options.run.subModel, defaults);
+  const shared: RLMOptions = { ...options.run, model: root, subModel: sub };
+  const header = { model: root.label, subModel: sub.label, seed };
+  const resultsPath = join(options.out, "results.json");
+  const rows = readBenchFile(resultsPath, { version: 1, ...header });
+  const done = new Set(rows.map(rowKey));
+  const strategies = options.strategies.map((name) => resolveStrategy(name, shared));
+
+  const writeReport = () => {
+    const note = options.note ? { note: options.note } : {};
+    writeAtomically(join(options.out, "results.md"), renderMarkdown(rows, { ...header, ...note }));
+    writeAtomically(join(options.out, "plot.svg"), renderPlot(rows));
+  };
+  const total = options.suites.length * options.sizes.length * options.tasks * strategies.length;
+  let finished = 0;
+  const skipped = done.size;
+  for (const suite of options.suites) {
+    for (const size of options.sizes) {
+      for (let task = 0; task < options.tasks; task++) {
+        const generated = suite.generate(size, seed, task);
+        for (const strategy of strategies) {
+          const key = { suite: suite.name, size, strategy: strategy.name, task };
+          if (done.has(rowKey(key))) {
+            finished++;
+            continue;
+          }
+          if (options.signal?.aborted) {
+            writeReport();
+            return rows;
+          }
+          options.onProgress?.({
+            done: finished,
+            total,
+            skipped,
+            current: `${suite.name} ${size} ${strategy.name} #${task}`,
+          });
+          const result = await strategy.run({
+            context: generated.context,
+            query: generated.query,
+            signal: options.signal,
+          });
+          if (result.status === "cancelled") {
+            writeReport();
+            return rows;
+          }
+          const score = result.answer === null ? 0 : generated.score(result.answer);
+          rows.push({
+            ...key,
+            score,
+            accuracy: score,
+            inputTokens: result.usage.total.inputTokens,
+            outputTokens: result.usage.total.outputTokens,
+            costUsd: result.usage.total.unpricedCalls > 0 ? null : (result.usage.total.costUsd ?? 0),
+            latencyMs: Math.round(result.durationMs),
+            subcalls: result.subcalls,
+            status: result.status,
+            answer: answerText(result).slice(0, 2000),
+            expected: generated.expected.slice(0, 2000),
+            ...(result.error ? { error: result.error } : {}),
+          });
+          finished++;
+          writeAtomically(resultsPath, `${JSON.stringify({ version: 1, ...header, rows }, null, 1)}\n`);
+        }
+      }
+    }
+  }
+  options.onProgress?.({ done: finished, total, skipped, current: "writing the report" });
+  writeReport();
+  return rows;
+}

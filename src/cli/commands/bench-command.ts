@@ -1,0 +1,152 @@
+import { resolve } from "node:path";
+import { runBench } from "../../bench/run-bench.ts";
+import { formatSize, parseSize } from "../../bench/sizes.ts";
+import { SUITES } from "../../bench/suites/index.ts";
+import { UsageError } from "../../errors/usage-error.ts";
+import { findDefaultModel } from "../../models/default-model.ts";
+import { loadPriceTable } from "../../models/prices.ts";
+import { DiskResponseCache } from "../../models/response-cache.ts";
+import { STRATEGY_NAMES } from "../../strategies/resolve-strategy.ts";
+import { writeLine } from "../cli-io.ts";
+import type { Command } from "../command.ts";
+import { EXIT } from "../exit-codes.ts";
+import { parseOptions, positiveNumber } from "../parse-options.ts";
+import { startProgress } from "../progress.ts";
+
+const HELP = `Usage: rlm bench --suite a,b --sizes 8k,32k --strategies direct,rlm --tasks N --model SPEC --out DIR
+       rlm bench --list
+
+Runs generated long-context suites with several strategies and writes DIR/results.json (one row per task
+run), DIR/results.md (accuracy, tokens, cost, p50/p95 latency per size and strategy) and DIR/plot.svg.
+An interrupted run resumes without redoing finished tasks.
+
+Options:
+  --suite LIST          suites (see --list); default sniah
+  --sizes LIST          input sizes in tokens: 8k, 32k, 128k, 1m, 4m...; default 8k
+  --strategies LIST     ${STRATEGY_NAMES.join(", ")}; default rlm
+  --tasks N             tasks per suite and size (default 5)
+  --model SPEC          root model (default: see \`rlm models\`)
+  --sub-model SPEC      model for sub-calls
+  --base-url URL        base URL for openai-compatible or ollama models
+  --api-key KEY         API key (else the provider's environment variable)
+  --prices FILE         JSON price table to add to the built-in one
+  --cache-dir DIR       cache model responses on disk
+  --concurrency N       sub-calls in flight at once per run (default 16)
+  --max-iterations N    RLM turns per task (default 30)
+  --timeout S           wall time per task in seconds
+  --seed N              generator seed (default 1)
+  --out DIR             where the results go (required)
+  --list                list the suites
+  -h, --help            show this help`;
+
+function list(value: string | undefined, fallback: string): string[] {
+  return (value ?? fallback)
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
+}
+
+export const benchCommand: Command = {
+  name: "bench",
+  summary: "measure strategies on generated long-context suites",
+  help: HELP,
+  async run(args, io) {
+    const { values } = parseOptions("bench", args, {
+      suite: { type: "string" },
+      sizes: { type: "string" },
+      strategies: { type: "string" },
+      tasks: { type: "string" },
+      model: { type: "string" },
+      "sub-model": { type: "string" },
+      "base-url": { type: "string" },
+      "api-key": { type: "string" },
+      prices: { type: "string" },
+      "cache-dir": { type: "string" },
+      concurrency: { type: "string" },
+      "max-iterations": { type: "string" },
+      timeout: { type: "string" },
+      seed: { type: "string" },
+      out: { type: "string" },
+      list: { type: "boolean" },
+    });
+    if (values.help) {
+      writeLine(io.stdout, HELP);
+      return EXIT.ok;
+    }
+    if (values.list) {
+      for (const suite of SUITES) writeLine(io.stdout, `${suite.name.padEnd(14)}${suite.description}`);
+      return EXIT.ok;
+    }
+    const suites = list(values.suite, "sniah").map((name) => {
+      const suite = SUITES.find((known) => known.name === name);
+      if (suite === undefined) {
+        throw new UsageError({
+          message: `Unknown suite "${name}". Suites: ${SUITES.map((known) => known.name).join(", ")}.`,
+        });
+      }
+      return suite;
+    });
+    const strategies = list(values.strategies, "rlm");
+    for (const name of strategies) {
+      if (!STRATEGY_NAMES.includes(name)) {
+        throw new UsageError({
+          message: `Unknown strategy "${name}". Strategies: ${STRATEGY_NAMES.join(", ")}.`,
+        });
+      }
+    }
+    const sizes = list(values.sizes, "8k").map(parseSize);
+    if (values.out === undefined)
+      throw new UsageError({ message: "Give the output directory with --out DIR." });
+    const tasks = positiveNumber("tasks", values.tasks) ?? 5;
+    const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
+    const model = values.model ?? (await findDefaultModel(settings));
+    const timeout = positiveNumber("timeout", values.timeout);
+    const concurrency = positiveNumber("concurrency", values.concurrency);
+    const maxIterations = positiveNumber("max-iterations", values["max-iterations"]);
+
+    const controller = new AbortController();
+    const onInterrupt = () => {
+      writeLine(io.stderr, "\nstopping after the current task; run the same command again to resume");
+      controller.abort();
+    };
+    process.on("SIGINT", onInterrupt);
+    const progress = startProgress(io, "starting");
+    try {
+      const rows = await runBench({
+        suites,
+        sizes,
+        strategies,
+        tasks: Math.floor(tasks),
+        out: resolve(values.out),
+        seed: values.seed === undefined ? 1 : Math.floor(positiveNumber("seed", values.seed) ?? 1),
+        signal: controller.signal,
+        run: {
+          model,
+          ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
+          settings,
+          limits: {
+            ...(timeout === undefined ? {} : { timeoutMs: timeout * 1000 }),
+            ...(concurrency === undefined ? {} : { concurrency: Math.floor(concurrency) }),
+            ...(maxIterations === undefined ? {} : { maxIterations: Math.floor(maxIterations) }),
+          },
+          ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
+          ...(values["cache-dir"] ? { responseCache: new DiskResponseCache(values["cache-dir"]) } : {}),
+        },
+        onProgress: ({ done, total, current }) => {
+          const width = 24;
+          const filled = Math.round((done / Math.max(1, total)) * width);
+          progress.update(`[${"=".repeat(filled)}${" ".repeat(width - filled)}] ${done}/${total} ${current}`);
+        },
+      });
+      progress.stop();
+      writeLine(
+        io.stderr,
+        `${rows.length} task runs (${suites.map((suite) => suite.name).join(", ")} at ${sizes.map(formatSize).join(", ")}) in ${resolve(values.out)}: results.json, results.md, plot.svg`,
+      );
+      return controller.signal.aborted ? EXIT.failed : EXIT.ok;
+    } finally {
+      progress.stop();
+      process.off("SIGINT", onInterrupt);
+    }
+  },
+};
