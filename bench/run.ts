@@ -3,9 +3,10 @@ import { fileContextBenchmark } from "./file-context.bench.ts";
 import { runBenchmarks } from "./harness.ts";
 import { modelClientBenchmark } from "./model-client.bench.ts";
 import { sandboxBenchmark } from "./sandbox.bench.ts";
+import { strategiesBenchmark } from "./strategies.bench.ts";
 
 /** `npm run bench [-- name-filter]` */
 await runBenchmarks(
-  [modelClientBenchmark, sandboxBenchmark, fileContextBenchmark, engineBenchmark],
+  [modelClientBenchmark, sandboxBenchmark, fileContextBenchmark, engineBenchmark, strategiesBenchmark],
   process.argv[2],
 );
