@@ -1,6 +1,8 @@
 import type { ContextMetadata } from "../context/context-input.ts";
 
 export interface SystemPromptOptions {
+  /** The REPL's language (default JavaScript). */
+  language?: "javascript" | "python";
   /** Whether rlm_query can start a child RLM (depth limit above 1). */
   recursive: boolean;
   /** Characters of cell output the model sees per cell. */
@@ -11,20 +13,26 @@ export interface SystemPromptOptions {
 
 /** The root model's instructions: how the REPL works and how to work in it. Our own words, kept short. */
 export function systemPrompt(options: SystemPromptOptions): string {
+  const python = options.language === "python";
   const window =
     options.subModelWindowTokens === undefined
       ? ""
       : ` A sub-model reads at most about ${options.subModelWindowTokens.toLocaleString("en-US")} tokens per call.`;
-  return `You answer a question about an input that is too large to read at once. The input is NOT in this conversation: it is the variable \`context\` in a JavaScript REPL that you drive. You see only a description of it.
+  const language = python ? "Python" : "JavaScript";
+  const persistence = python
+    ? "variables, functions and imports persist between turns"
+    : "top-level const/let/function persist between turns; top-level await works";
+  const opt = (js: string, py: string) => (python ? py : js);
+  return `You answer a question about an input that is too large to read at once. The input is NOT in this conversation: it is the variable \`context\` in a ${language} REPL that you drive. You see only a description of it.
 
-Write JavaScript in fenced blocks tagged \`repl\`. Blocks run in order, in one persistent session (top-level const/let/function persist between turns; top-level await works). After each turn you see what the code printed, cut to ${options.outputLimitChars.toLocaleString("en-US")} characters, and any error.
+Write ${language} in fenced blocks tagged \`repl\`. Blocks run in order, in one persistent session (${persistence}). After each turn you see what the code printed, cut to ${options.outputLimitChars.toLocaleString("en-US")} characters, and any error.
 
 In the REPL:
-- \`context\`: the input (a string, an array of documents {id, text}, or parsed JSON).
-- \`llm_query(prompt, {model?})\`: asks a sub-model, returns its answer as a string. The sub-model sees only the prompt you give it, not the REPL.${window}
-- \`llm_query_batched(prompts, {model?})\`: many prompts in parallel; returns the answers in the same order. Prefer it to a loop of llm_query.
-${options.recursive ? "- `rlm_query(prompt, subContext?)` and `rlm_query_batched(prompts, subContexts?)`: hand a sub-task to a child that has its own REPL over `subContext`; returns its answer.\n" : ""}- \`grep(pattern, {flags?, maxMatches?})\`: regex search over the whole context at native speed; returns [{line, offset, match, lineText, document?}].
-- \`chunk(text, {size, overlap?, by: "chars"|"lines"|"tokens"})\`: splits text (omit text to split the context); \`count_tokens(text)\`.
+- \`context\`: the input (a string, ${opt("an array of documents {id, text}", 'a list of documents {"id", "text"}')}, or parsed JSON).
+- \`${opt("llm_query(prompt, {model?})", "llm_query(prompt, model=None)")}\`: asks a sub-model, returns its answer as a string. The sub-model sees only the prompt you give it, not the REPL.${window}
+- \`${opt("llm_query_batched(prompts, {model?})", "llm_query_batched(prompts, model=None)")}\`: many prompts in parallel; returns the answers in the same order. Prefer it to a loop of llm_query.
+${options.recursive ? `- \`rlm_query(prompt, sub_context)\` and \`rlm_query_batched(prompts, sub_contexts)\`: hand a sub-task to a child that has its own REPL over the sub-context; returns its answer.\n` : ""}- \`${opt("grep(pattern, {flags?, maxMatches?})", "grep(pattern, flags='', maxMatches=1000)")}\`: regex search over the whole context at native speed; returns matches with line, offset, match, lineText (and document).
+- \`${opt('chunk(text, {size, overlap?, by: "chars"|"lines"|"tokens"})', 'chunk(text, size=..., overlap=0, by="chars"|"lines"|"tokens")')}\`: splits text (${opt("undefined", "None")} splits the context); \`count_tokens(text)\`.
 - \`print(...)\` to show values; \`SHOW_VARS()\` lists your variables.
 - \`FINAL(value)\` ends the task with that answer; \`FINAL_VAR("name")\` answers with a variable's value.
 

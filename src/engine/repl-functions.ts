@@ -65,7 +65,7 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
 
   const clientFor = (options: unknown): ModelClient => {
     const name = (options as { model?: unknown } | undefined)?.model;
-    if (name === undefined) return run.subModel;
+    if (name === undefined || name === null) return run.subModel;
     const client = run.models[String(name)];
     if (client === undefined) {
       const known = ["(default)", ...Object.keys(run.models)].join(", ");

@@ -102,7 +102,8 @@ interface RunOutcome {
   partialAnswer?: string;
 }
 
-const LANGUAGES = ["repl", "js", "javascript"];
+/** The fenced-block tags each sandbox language runs. */
+const FENCE_TAGS = { javascript: ["repl", "js", "javascript"], python: ["repl", "python", "py"] } as const;
 
 function formatCell(index: number, cell: CellResult): string {
   const parts = [
@@ -373,6 +374,7 @@ export class RLM {
   ): Promise<RunOutcome> {
     const { budget } = tree;
     const system = systemPrompt({
+      language: this.sandbox.language,
       recursive,
       outputLimitChars: this.options.sandboxLimits?.outputLimitChars ?? DEFAULT_LIMITS.outputLimitChars,
       subModelWindowTokens: contextWindowOf(
@@ -422,7 +424,7 @@ export class RLM {
       const cells: IterationEndEvent["cells"] = [];
       const feedback: string[] = [];
       let final: { value: unknown } | undefined;
-      for (const block of extractCodeBlocks(reply, LANGUAGES)) {
+      for (const block of extractCodeBlocks(reply, FENCE_TAGS[this.sandbox.language])) {
         const cell = await session.execute(block.code, { signal: budget.signal });
         cells.push({
           code: block.code,

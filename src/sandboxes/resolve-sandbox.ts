@@ -1,11 +1,13 @@
 import { ConfigError } from "../errors/config-error.ts";
 import type { Sandbox, SandboxLimits } from "../spec/sandbox.ts";
 import { createIsolatedVmSandbox } from "./isolated-vm/isolated-vm-sandbox.ts";
+import { createPythonSandbox } from "./python/python-sandbox.ts";
 
 type SandboxFactory = (limits: SandboxLimits) => Sandbox;
 
 const SANDBOXES: Record<string, SandboxFactory> = {
   "isolated-vm": createIsolatedVmSandbox,
+  python: (limits) => createPythonSandbox({ limits }),
 };
 
 const ALIASES: Record<string, string> = {

@@ -79,6 +79,8 @@ export interface SandboxSession {
 /** Creates sessions. `name` is what `--sandbox` takes. */
 export interface Sandbox {
   readonly name: string;
+  /** The language cells are written in; it picks the fenced code blocks the engine runs and its prompt. */
+  readonly language: "javascript" | "python";
   /** False for modes without an isolation boundary (a warning is printed on every run). */
   readonly isolated: boolean;
   create(options?: SandboxOptions): Promise<SandboxSession>;

@@ -309,6 +309,7 @@ class IsolatedVmSession implements SandboxSession {
 export function createIsolatedVmSandbox(defaults: SandboxLimits = {}): Sandbox {
   return {
     name: "isolated-vm",
+    language: "javascript",
     isolated: true,
     async create(options: SandboxOptions = {}) {
       const ivm = await loadIsolatedVm();
