@@ -210,9 +210,9 @@ export function describeSandboxConformance(
     });
 
     describe("isolation: escape attempts", () => {
-      it.each(dialect.escapes.map((escape) => [escape.name, escape] as const))(
+      it.each(dialect.escapes.map((attempt) => [attempt.name, attempt] as const))(
         "%s",
-        async (_name, escape) => {
+        async (_name, attempt) => {
           process.env.RLMKIT_CONFORMANCE_SECRET = "s3cr3t-value-0123456789";
           try {
             const session = await open({
@@ -225,12 +225,12 @@ export function describeSandboxConformance(
                 structured: () => ({ a: 1 }),
               },
             });
-            const result = await session.execute(escape.code);
+            const result = await session.execute(attempt.code);
             const combined = `${result.output}${result.error?.message ?? ""}`;
             expect(combined).not.toContain("s3cr3t-value");
             expect(combined).not.toContain("root:x:0:0");
-            if (escape.allowedOutputs) expect(result.output).toMatch(escape.allowedOutputs);
-            else expect(result.error, `${escape.name} should fail: ${result.output}`).toBeDefined();
+            if (attempt.allowedOutputs) expect(result.output).toMatch(attempt.allowedOutputs);
+            else expect(result.error, `${attempt.name} should fail: ${result.output}`).toBeDefined();
             expect((await session.execute("print('alive')")).output).toBe("alive\n");
           } finally {
             delete process.env.RLMKIT_CONFORMANCE_SECRET;

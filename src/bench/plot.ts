@@ -5,7 +5,7 @@ import { formatSize } from "./sizes.ts";
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
 const PANEL = { width: 420, height: 260, left: 64, right: 16, top: 36, bottom: 44 };
 
-function escape(text: string): string {
+function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
@@ -33,14 +33,14 @@ function panel(
     (sizes.length === 1 ? innerWidth / 2 : (sizes.indexOf(size) / (sizes.length - 1)) * innerWidth);
   const yOf = (value: number) => y0 + PANEL.top + innerHeight - (value / max) * innerHeight;
   const parts = [
-    `<text x="${x0 + PANEL.width / 2}" y="${y0 + 20}" text-anchor="middle" font-size="14" font-weight="bold">${escape(title)}</text>`,
+    `<text x="${x0 + PANEL.width / 2}" y="${y0 + 20}" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
     `<line x1="${x0 + PANEL.left}" y1="${y0 + PANEL.top + innerHeight}" x2="${x0 + PANEL.left + innerWidth}" y2="${y0 + PANEL.top + innerHeight}" stroke="#333"/>`,
     `<line x1="${x0 + PANEL.left}" y1="${y0 + PANEL.top}" x2="${x0 + PANEL.left}" y2="${y0 + PANEL.top + innerHeight}" stroke="#333"/>`,
-    `<text x="${x0 + 14}" y="${y0 + PANEL.top + innerHeight / 2}" font-size="11" transform="rotate(-90 ${x0 + 14} ${y0 + PANEL.top + innerHeight / 2})" text-anchor="middle">${escape(yLabel)}</text>`,
+    `<text x="${x0 + 14}" y="${y0 + PANEL.top + innerHeight / 2}" font-size="11" transform="rotate(-90 ${x0 + 14} ${y0 + PANEL.top + innerHeight / 2})" text-anchor="middle">${escapeXml(yLabel)}</text>`,
   ];
   for (const tick of [0, 0.5, 1]) {
     parts.push(
-      `<text x="${x0 + PANEL.left - 6}" y="${yOf(tick * max) + 4}" font-size="10" text-anchor="end">${escape(format(tick * max))}</text>`,
+      `<text x="${x0 + PANEL.left - 6}" y="${yOf(tick * max) + 4}" font-size="10" text-anchor="end">${escapeXml(format(tick * max))}</text>`,
     );
   }
   for (const size of sizes) {
@@ -127,7 +127,7 @@ export function renderPlot(rows: BenchRow[]): string {
     parts.push(
       `<rect x="${x}" y="${y - 9}" width="12" height="12" fill="${COLORS[index % COLORS.length]}"/>`,
     );
-    parts.push(`<text x="${x + 18}" y="${y + 1}" font-size="12">${escape(strategy)}</text>`);
+    parts.push(`<text x="${x + 18}" y="${y + 1}" font-size="12">${escapeXml(strategy)}</text>`);
   });
   parts.push("</svg>");
   return `${parts.join("\n")}\n`;
