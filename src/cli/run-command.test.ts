@@ -90,6 +90,32 @@ describe("rlm run", () => {
     expect(shown.stdout).not.toContain(secret);
   });
 
+  it("runs Python with --sandbox python", async () => {
+    await using server = await startScriptedServer({
+      replies: (request) => {
+        const system = String(request.body?.messages?.[0]?.content ?? "");
+        if (!system.includes("Python REPL")) return { text: "expected a Python prompt" };
+        return { text: "```python\nimport re\nFINAL(re.search(r'code is (\\d+)', context).group(1))\n```" };
+      },
+    });
+    writeFileSync(join(root, "py.txt"), "the code is 31337\n");
+    const result = await rlm([
+      "run",
+      "--context",
+      "py.txt",
+      "--query",
+      "code?",
+      "--sandbox",
+      "python",
+      "--model",
+      "openai-compatible:root",
+      "--base-url",
+      server.url,
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe("31337\n");
+  });
+
   it("exits 1 with the partial result when a limit ends the run", async () => {
     await using server = await startScriptedServer({
       replies: () => ({ text: repl("print('still looking')") }),

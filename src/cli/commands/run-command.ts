@@ -36,7 +36,7 @@ Models:
   --cache-dir DIR       cache model responses on disk (reproducible runs)
 Strategy, sandbox and limits:
   --strategy NAME       rlm (default), direct, memagent, mapreduce or rag
-  --sandbox NAME        isolated-vm (default)
+  --sandbox NAME        isolated-vm (default, JavaScript) or python (Pyodide)
   --max-iterations N    root model turns (default 30)
   --max-subcalls N      sub-calls in the whole run
   --max-depth N         1: sub-calls are plain models (default); 2: rlm_query starts child RLMs

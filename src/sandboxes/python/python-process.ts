@@ -252,7 +252,12 @@ export class PythonPool {
     const taken = this.spare as PythonProcess;
     this.spare = undefined;
     this.warm();
-    await taken.ready;
+    taken.ref();
+    try {
+      await taken.ready;
+    } finally {
+      taken.unref();
+    }
     return taken;
   }
 

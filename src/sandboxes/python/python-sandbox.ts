@@ -220,10 +220,12 @@ function poolFor(options: PythonProcessOptions): PythonPool {
 /**
  * The Python sandbox: CPython (Pyodide, WASM) in a child process under Node's permission model, with code
  * generation from strings off, network and process functions removed, and on Linux its own empty network and pid
- * namespaces. Its only way out is a pipe to this process. A warm process is kept ready.
+ * namespaces. Its only way out is a pipe to this process. A warm process starts loading as soon as the sandbox is
+ * created and one is kept in reserve.
  */
 export function createPythonSandbox(options: PythonSandboxOptions = {}): Sandbox {
   const pool = poolFor(options);
+  pool.warm();
   return {
     name: "python",
     language: "python",
