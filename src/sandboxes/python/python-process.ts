@@ -217,10 +217,10 @@ export class PythonProcess {
       this.waiting.push({ resolve, reject });
       const value = message.value;
       if (typeof value === "string" && value.length > LARGE_STRING_CHARS) {
-        const bytes = Buffer.from(value, "utf8");
-        const { value: _omitted, ...header } = message;
-        this.write(`${JSON.stringify({ ...header, textBytes: bytes.length })}\n`);
-        this.write(bytes);
+        // A large string goes as raw UTF-8 after a header that gives its byte length: no JSON escaping.
+        const header = { ...message, value: undefined, textBytes: Buffer.byteLength(value, "utf8") };
+        this.write(`${JSON.stringify(header)}\n`);
+        this.write(value);
       } else {
         this.write(`${JSON.stringify(message)}\n`);
       }
