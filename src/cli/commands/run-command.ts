@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { FileText } from "../../context/file-text.ts";
 import { loadContext } from "../../context/load-context.ts";
 import type { RunResult } from "../../engine/rlm.ts";
@@ -37,6 +39,7 @@ Models:
 Strategy, sandbox and limits:
   --strategy NAME       rlm (default), direct, memagent, mapreduce or rag
   --sandbox NAME        isolated-vm (default, JavaScript) or python (Pyodide)
+  --python-packages DIR Pyodide packages (wheels + pyodide-lock.json) the Python sandbox may load
   --max-iterations N    root model turns (default 30)
   --max-subcalls N      sub-calls in the whole run
   --max-depth N         1: sub-calls are plain models (default); 2: rlm_query starts child RLMs
@@ -63,6 +66,7 @@ const OPTIONS = {
   "cache-dir": { type: "string" },
   strategy: { type: "string" },
   sandbox: { type: "string" },
+  "python-packages": { type: "string" },
   "max-iterations": { type: "string" },
   "max-subcalls": { type: "string" },
   "max-depth": { type: "string" },
@@ -188,7 +192,16 @@ export const runCommand: Command = {
       });
     }
     const model = values.model ?? (await findDefaultModel(settings));
-    const sandbox = resolveSandbox(values.sandbox);
+    const pythonPackages = values["python-packages"];
+    if (pythonPackages !== undefined && !existsSync(join(pythonPackages, "pyodide-lock.json"))) {
+      throw new UsageError({
+        message: `--python-packages ${pythonPackages}: no pyodide-lock.json there; give a folder of Pyodide wheels with their lock file.`,
+      });
+    }
+    const sandbox = resolveSandbox(
+      values.sandbox,
+      pythonPackages ? { pythonPackages: resolve(pythonPackages) } : {},
+    );
     if (!sandbox.isolated)
       writeLine(
         io.stderr,

@@ -134,7 +134,15 @@ async function main(): Promise<void> {
   });
   const { loadPyodide } = (await import("pyodide")) as typeof import("pyodide");
   const indexURL = new URL(".", import.meta.resolve("pyodide")).pathname;
-  const pyodide = await loadPyodide({ indexURL, stdout: () => {}, stderr: () => {} });
+  const packagesAt = process.argv.indexOf("--packages");
+  const packages = packagesAt === -1 ? undefined : process.argv[packagesAt + 1];
+  const pyodide = await loadPyodide({
+    indexURL,
+    stdout: () => {},
+    stderr: () => {},
+    // Packages beyond the standard library come only from the folder the user named, never from the network.
+    ...(packages ? { lockFileURL: `${packages}/pyodide-lock.json`, packageBaseUrl: `${packages}/` } : {}),
+  });
   lockDown();
   pyodide.registerJsModule("_rlm_host", {
     call(name: string, argsJson: string): string {
@@ -161,6 +169,15 @@ async function main(): Promise<void> {
           send({ type: "done" });
           break;
         case "execute":
+          if (packages) {
+            // A package missing from the folder is not an error here: the import then fails in the cell, clearly.
+            await pyodide
+              .loadPackagesFromImports(String(message.code), {
+                messageCallback: () => {},
+                errorCallback: () => {},
+              })
+              .catch(() => undefined);
+          }
           send({ type: "result", ...JSON.parse(runCell(String(message.code))) });
           break;
         case "set":

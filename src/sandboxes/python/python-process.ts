@@ -75,6 +75,7 @@ function childCommand(options: PythonProcessOptions): {
     ...reads.map((path) => `--allow-fs-read=${path}`),
     "--disallow-code-generation-from-strings",
     CHILD_SCRIPT,
+    ...(options.packagesDirectory ? ["--packages", options.packagesDirectory] : []),
   ];
   if (process.platform === "linux" && canUnshare()) {
     const isolation = ["--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child"];
