@@ -5,7 +5,7 @@ import {
   grep as grepContext,
 } from "../sandboxes/host-helpers.ts";
 import type { HostFunction } from "../spec/sandbox.ts";
-import type { ContextInput } from "./context-input.ts";
+import { type ContextInput, isDocumentList } from "./context-input.ts";
 import { FileText } from "./file-text.ts";
 
 /** What a sandbox needs to offer a context and the host helpers over it. */
@@ -15,8 +15,26 @@ export interface ContextBindings {
   setupCode: string[];
 }
 
+export type GuestLanguage = "javascript" | "python";
+
 /** Guest code that defines `context` as a handle on a file too large for one string. */
-function fileContextSetup(file: FileText): string {
+function fileContextSetup(file: FileText, language: GuestLanguage): string {
+  if (language === "python") {
+    return `class _FileContext:
+    kind = "file"
+    path = ${JSON.stringify(file.path)}
+    blockCount = ${file.blockCount}
+    def __len__(self):
+        return ${file.size}
+    def slice(self, start=0, end=${file.size}):
+        return __context_read(start, end)
+    def block(self, index):
+        return __context_block(index)
+    def __str__(self):
+        raise ValueError("context is a ${file.size}-byte file, too large for one string: use context.slice(start, end), context.block(i) for i < context.blockCount, or grep(pattern)")
+context = _FileContext()
+context_0 = context`;
+  }
   return `Object.defineProperty(globalThis, "context", { configurable: true, writable: true, enumerable: true, value: Object.freeze({
   kind: "file",
   path: ${JSON.stringify(file.path)},
@@ -25,16 +43,37 @@ function fileContextSetup(file: FileText): string {
   slice: (start = 0, end = ${file.size}) => __context_read(start, end),
   block: (index) => __context_block(index),
   toString() { throw new Error("context is a ${file.size}-byte file, too large for one string: use context.slice(start, end), context.block(i) for i < context.blockCount, or grep(pattern)"); },
-}) });`;
+}) });
+globalThis.context_0 = context;`;
+}
+
+/** Guest code that adds the aliases seen in published RLM prompts: context_0 (and context_1... per document). */
+function aliasSetup(context: ContextInput, language: GuestLanguage): string {
+  const documents = isDocumentList(context) && context.length > 1;
+  if (language === "python") {
+    return documents
+      ? "for _i, _d in enumerate(context):\n    globals()['context_%d' % _i] = _d['text'] if isinstance(_d, dict) else _d"
+      : "context_0 = context";
+  }
+  return documents
+    ? "context.forEach((document, index) => { globalThis['context_' + index] = typeof document === 'string' ? document : document.text })"
+    : "globalThis.context_0 = context";
 }
 
 /**
  * Puts a context into a sandbox as `context`, with the host helpers `grep`, `chunk` and `count_tokens`.
  * A string, document list or JSON is copied in; a FileText stays on the host and the guest reads it on demand.
  */
-export function bindContext(context: ContextInput | FileText): ContextBindings {
+export function bindContext(
+  context: ContextInput | FileText,
+  language: GuestLanguage = "javascript",
+): ContextBindings {
   if (!(context instanceof FileText)) {
-    return { globals: { context }, hostFunctions: createHostHelpers(() => context), setupCode: [] };
+    return {
+      globals: { context },
+      hostFunctions: createHostHelpers(() => context),
+      setupCode: [aliasSetup(context, language)],
+    };
   }
   const helpers = createHostHelpers(() => "");
   return {
@@ -58,6 +97,6 @@ export function bindContext(context: ContextInput | FileText): ContextBindings {
       __context_read: (start, end) => context.read(Number(start), Number(end)),
       __context_block: (index) => context.block(Number(index)),
     },
-    setupCode: [fileContextSetup(context)],
+    setupCode: [fileContextSetup(context, language)],
   };
 }

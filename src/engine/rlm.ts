@@ -298,7 +298,7 @@ export class RLM {
     const recursive = depth + 1 < this.limits.maxDepth;
     const windowOf = (client: ModelClient) =>
       contextWindowOf(client.resolved.provider, client.resolved.modelId, this.options.contextWindows);
-    const bindings = bindContext(request.context);
+    const bindings = bindContext(request.context, this.sandbox.language);
     const replFunctions = createReplFunctions({
       query: request.query,
       runId,

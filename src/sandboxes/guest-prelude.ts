@@ -65,6 +65,8 @@ export function guestPrelude(outputLimitChars: number): string {
     }
     return globalThis.FINAL(globalThis[name]);
   }, false);
+  // The official convention: set answer.content, then answer.ready = true, and the run ends after the cell.
+  define("answer", { content: null, ready: false }, false);
   // Atomics.wait would block the isolate thread; WebAssembly memory lives outside the heap limit.
   if (typeof Atomics === "object") delete Atomics.wait;
   delete globalThis.WebAssembly;
@@ -100,6 +102,10 @@ export function guestPrelude(outputLimitChars: number): string {
           : { name: "Error", message: "uncaught " + inspect(caught), stack: "" };
       }
       const output = cut > 0 ? head + "\\n... [" + cut + " characters cut] ...\\n" + tail : head + tail;
+      const answer = globalThis.answer;
+      if (final === undefined && answer !== null && typeof answer === "object" && answer.ready === true) {
+        globalThis.FINAL(answer.content);
+      }
       return { output, cut, error, final };
     },
   }, false);

@@ -66,8 +66,14 @@ class PythonSession implements SandboxSession {
         }),
         "done",
       );
-      for (const [name, value] of this.persistent)
+      for (const [name, value] of this.persistent) {
         await this.expect(this.process.request({ type: "set", name, value }), "done");
+      }
+      for (const code of this.options.setupCode ?? []) {
+        const reply = await this.expect(this.process.request({ type: "execute", code }), "result");
+        const error = (reply as unknown as PythonCellReply).error;
+        if (error) throw new Error(`the Python setup code failed: ${error.name}: ${error.message}`);
+      }
     } finally {
       this.process.unref();
     }
