@@ -1,6 +1,14 @@
 import type { ContextMetadata } from "../context/context-input.ts";
 
+/** Which way of ending a run the system prompt teaches; every way is accepted whatever is taught. */
+export type PromptStyle = "rlmkit" | "paper" | "official";
+
+export const PROMPT_STYLES: readonly PromptStyle[] = ["rlmkit", "paper", "official"];
+
 export interface SystemPromptOptions {
+  /** Default "rlmkit": FINAL(value) in code. "paper": FINAL(...) / FINAL_VAR(...) on a line of prose.
+   * "official": set answer content and ready in code. */
+  style?: PromptStyle;
   /** The REPL's language (default JavaScript). */
   language?: "javascript" | "python";
   /** Whether rlm_query can start a child RLM (depth limit above 1). */
@@ -34,13 +42,34 @@ In the REPL:
 ${options.recursive ? `- \`rlm_query(prompt, sub_context)\` and \`rlm_query_batched(prompts, sub_contexts)\`: hand a sub-task to a child that has its own REPL over the sub-context; returns its answer.\n` : ""}- \`${opt("grep(pattern, {flags?, maxMatches?})", "grep(pattern, flags='', maxMatches=1000)")}\`: regex search over the whole context at native speed; returns matches with line, offset, match, lineText (and document).
 - \`${opt('chunk(text, {size, overlap?, by: "chars"|"lines"|"tokens"})', 'chunk(text, size=..., overlap=0, by="chars"|"lines"|"tokens")')}\`: splits text (${opt("undefined", "None")} splits the context); \`count_tokens(text)\`.
 - \`print(...)\` to show values; \`SHOW_VARS()\` lists your variables.
-- \`FINAL(value)\` ends the task with that answer; \`FINAL_VAR("name")\` answers with a variable's value.
+${finishing(options.style ?? "rlmkit", python)}
 
 How to work:
 1. Look first: print the size, a few slices, the structure. Print small things, never the whole context.
 2. If code alone can find the answer (a regex, a count, a parse), do that: no sub-call needed.
 3. Otherwise split the context into pieces of roughly 50-100K characters, ask sub-models about each piece with llm_query_batched, and combine their answers in code. Give each sub-model clean input and ask for short, structured output.
-4. Check the result before answering. Then call FINAL(answer) in a repl block. Answer the question exactly as asked.`;
+4. Check the result before answering. ${lastStep(options.style ?? "rlmkit", python)} Answer the question exactly as asked.`;
+}
+
+function finishing(style: PromptStyle, python: boolean): string {
+  if (style === "paper") {
+    return "- To finish, write FINAL(your answer) on a line of its own in your reply, outside any code block; or FINAL_VAR(variable_name) to answer with the value of a REPL variable.";
+  }
+  if (style === "official") {
+    return python
+      ? '- `answer` is a dict: to finish, set `answer["content"]` to your answer and `answer["ready"] = True` in a repl block; the run ends after that block.'
+      : "- `answer` is an object: to finish, set `answer.content` to your answer and `answer.ready = true` in a repl block; the run ends after that block.";
+  }
+  return '- `FINAL(value)` ends the task with that answer; `FINAL_VAR("name")` answers with a variable\'s value.';
+}
+
+function lastStep(style: PromptStyle, python: boolean): string {
+  if (style === "paper") return "Then write FINAL(answer) on its own line, outside code.";
+  if (style === "official")
+    return python
+      ? 'Then set answer["content"] and answer["ready"] = True.'
+      : "Then set answer.content and answer.ready = true.";
+  return "Then call FINAL(answer) in a repl block.";
 }
 
 function describe(metadata: ContextMetadata): string {

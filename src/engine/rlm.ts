@@ -16,7 +16,7 @@ import type { CellResult, Sandbox, SandboxLimits, SandboxSession } from "../spec
 import type { StandardSchemaV1 } from "../spec/standard-schema.ts";
 import { Budget } from "./budget.ts";
 import { extractCodeBlocks, findProseFinal, proseOf } from "./parse-reply.ts";
-import { firstMessage, lastCallMessage, NUDGE, systemPrompt } from "./prompts.ts";
+import { firstMessage, lastCallMessage, NUDGE, type PromptStyle, systemPrompt } from "./prompts.ts";
 import { createReplFunctions } from "./repl-functions.ts";
 import type { IterationEndEvent, RunEvent, RunEventListener } from "./run-events.ts";
 import { DEFAULT_RUN_LIMITS, type RunLimits } from "./run-limits.ts";
@@ -55,6 +55,8 @@ export interface RLMOptions {
   goalHeader?: boolean;
   /** Answer identical sub-calls of one run from a cache (default true). */
   subcallCache?: boolean;
+  /** The way of finishing the system prompt teaches (default "rlmkit"); all ways are accepted anyway. */
+  promptStyle?: PromptStyle;
   onEvent?: RunEventListener;
 }
 
@@ -374,6 +376,7 @@ export class RLM {
   ): Promise<RunOutcome> {
     const { budget } = tree;
     const system = systemPrompt({
+      style: this.options.promptStyle ?? "rlmkit",
       language: this.sandbox.language,
       recursive,
       outputLimitChars: this.options.sandboxLimits?.outputLimitChars ?? DEFAULT_LIMITS.outputLimitChars,

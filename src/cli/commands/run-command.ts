@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { FileText } from "../../context/file-text.ts";
 import { loadContext } from "../../context/load-context.ts";
+import { PROMPT_STYLES, type PromptStyle } from "../../engine/prompts.ts";
 import type { RunResult } from "../../engine/rlm.ts";
 import type { RunEvent } from "../../engine/run-events.ts";
 import { UsageError } from "../../errors/usage-error.ts";
@@ -39,6 +40,8 @@ Models:
 Strategy, sandbox and limits:
   --strategy NAME       rlm (default), direct, memagent, mapreduce or rag
   --sandbox NAME        isolated-vm (default, JavaScript) or python (Pyodide)
+  --prompt-style NAME   how the prompt teaches finishing: rlmkit (default), paper (FINAL in prose) or
+                        official (answer content/ready); all are accepted whichever is taught
   --python-packages DIR Pyodide packages (wheels + pyodide-lock.json) the Python sandbox may load
   --max-iterations N    root model turns (default 30)
   --max-subcalls N      sub-calls in the whole run
@@ -66,6 +69,7 @@ const OPTIONS = {
   "cache-dir": { type: "string" },
   strategy: { type: "string" },
   sandbox: { type: "string" },
+  "prompt-style": { type: "string" },
   "python-packages": { type: "string" },
   "max-iterations": { type: "string" },
   "max-subcalls": { type: "string" },
@@ -192,6 +196,12 @@ export const runCommand: Command = {
       });
     }
     const model = values.model ?? (await findDefaultModel(settings));
+    const promptStyle = (values["prompt-style"] ?? "rlmkit") as PromptStyle;
+    if (!PROMPT_STYLES.includes(promptStyle)) {
+      throw new UsageError({
+        message: `Unknown prompt style "${promptStyle}". Styles: ${PROMPT_STYLES.join(", ")}.`,
+      });
+    }
     const pythonPackages = values["python-packages"];
     if (pythonPackages !== undefined && !existsSync(join(pythonPackages, "pyodide-lock.json"))) {
       throw new UsageError({
@@ -223,6 +233,7 @@ export const runCommand: Command = {
     const progress = trackProgress(io, values.json === true);
     try {
       const strategy = resolveStrategy(strategyName, {
+        promptStyle,
         model,
         ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
         sandbox,
