@@ -1,5 +1,10 @@
+import { writeAtomically } from "../../bench/bench-results.ts";
+import { loadContext } from "../../context/load-context.ts";
 import { UsageError } from "../../errors/usage-error.ts";
-import { readJsonlTrace } from "../../trace/jsonl-trace.ts";
+import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
+import { readJsonlRecords, readJsonlTrace } from "../../trace/jsonl-trace.ts";
+import { convertOfficialLog, isOfficialLog } from "../../trace/official-trace.ts";
+import { formatReplayReport, replayOfficialLog } from "../../trace/replay.ts";
 import { renderTraceTree } from "../../trace/trace-tree.ts";
 import { writeLine } from "../cli-io.ts";
 import type { Command } from "../command.ts";
@@ -7,27 +12,83 @@ import { EXIT } from "../exit-codes.ts";
 import { parseOptions } from "../parse-options.ts";
 
 const HELP = `Usage: rlm trace show <run.jsonl>
+       rlm trace import <official.jsonl> [--out FILE]
+       rlm trace replay <official.jsonl> --context <file|dir|glob> [--sandbox python|isolated-vm]
 
-Prints a run's trace as a tree: runs, iterations, cells and sub-calls, with tokens, cost and time per node.
+show     prints a trace as a tree: runs, iterations, cells and sub-calls with tokens, cost and time.
+         Reads rlmkit traces and logs of the official RLM implementation alike.
+import   converts an official RLM log (metadata and iteration records) into an rlmkit trace
+         (on stdout, or into FILE).
+replay   re-runs the logged code blocks in our sandbox (python by default) over the given context,
+         answering sub-calls with the logged answers, and reports where our output differs from the
+         log. Exit code 0 when every block matches, 1 otherwise.
 
 Options:
-  -h, --help   show this help`;
+  --out FILE       where import writes the trace
+  --context PATH   the context the logged run worked on (replay)
+  --sandbox NAME   python (default for replay) or isolated-vm
+  -h, --help       show this help`;
+
+function readOfficial(path: string) {
+  const records = readJsonlRecords(path);
+  if (!isOfficialLog(records)) {
+    throw new UsageError({
+      message: `${path} is not a log of the official RLM format (records of type metadata and iteration).`,
+    });
+  }
+  return records;
+}
 
 export const traceCommand: Command = {
   name: "trace",
-  summary: "show a run's JSONL trace as a tree",
+  summary: "show, import or replay run traces",
   help: HELP,
   async run(args, io) {
-    const { values, positionals } = parseOptions("trace", args, {}, true);
+    const { values, positionals } = parseOptions(
+      "trace",
+      args,
+      { out: { type: "string" }, context: { type: "string", multiple: true }, sandbox: { type: "string" } },
+      true,
+    );
     if (values.help) {
       writeLine(io.stdout, HELP);
       return EXIT.ok;
     }
     const [action, path, ...extra] = positionals;
-    if (action !== "show" || path === undefined || extra.length > 0) {
-      throw new UsageError({ message: "Usage: rlm trace show <run.jsonl>. Run `rlm trace --help`." });
+    if (
+      action === undefined ||
+      path === undefined ||
+      extra.length > 0 ||
+      !["show", "import", "replay"].includes(action)
+    ) {
+      throw new UsageError({
+        message: "Usage: rlm trace show|import|replay <file.jsonl>. Run `rlm trace --help`.",
+      });
     }
-    writeLine(io.stdout, renderTraceTree(readJsonlTrace(path)));
-    return EXIT.ok;
+    if (action === "show") {
+      writeLine(io.stdout, renderTraceTree(readJsonlTrace(path)));
+      return EXIT.ok;
+    }
+    if (action === "import") {
+      const text = `${convertOfficialLog(readOfficial(path))
+        .map((event) => JSON.stringify(event))
+        .join("\n")}\n`;
+      if (values.out === undefined) io.stdout.write(text);
+      else {
+        writeAtomically(values.out, text);
+        writeLine(io.stderr, `wrote ${values.out}`);
+      }
+      return EXIT.ok;
+    }
+    const records = readOfficial(path);
+    if (values.context === undefined)
+      throw new UsageError({ message: "rlm trace replay needs the run's input: --context <file|dir|glob>." });
+    const context = await loadContext(values.context);
+    const report = await replayOfficialLog(records, {
+      context,
+      sandbox: resolveSandbox(values.sandbox ?? "python"),
+    });
+    writeLine(io.stdout, formatReplayReport(report));
+    return report.differing === 0 ? EXIT.ok : EXIT.failed;
   },
 };

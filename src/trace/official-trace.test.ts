@@ -1,0 +1,101 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { createPythonSandbox } from "../sandboxes/python/python-sandbox.ts";
+import { readJsonlRecords } from "./jsonl-trace.ts";
+import { convertOfficialLog, isOfficialLog, type OfficialRecord } from "./official-trace.ts";
+import { replayOfficialLog } from "./replay.ts";
+import { renderTraceTree } from "./trace-tree.ts";
+
+const fixtures = fileURLToPath(new URL("../../test/fixtures/official-logs/", import.meta.url));
+const LOG = join(fixtures, "needle-run.jsonl");
+const CONTEXT = readFileSync(join(fixtures, "orders.txt"), "utf8");
+const MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
+const root = mkdtempSync(join(tmpdir(), "rlmkit-official-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const records = () => readJsonlRecords(LOG) as OfficialRecord[];
+
+describe("official RLM logs", () => {
+  it("are recognised and converted into rlmkit events", () => {
+    expect(isOfficialLog(records())).toBe(true);
+    const events = convertOfficialLog(records());
+    expect(events[0]).toMatchObject({
+      type: "run-start",
+      query: "Find the order number that was refunded.",
+      model: "example-root-model",
+    });
+    expect(events.filter((event) => event.type === "iteration-end")).toHaveLength(3);
+    expect(events.find((event) => event.type === "subcall-end")).toMatchObject({
+      model: "example-sub-model",
+      usage: { inputTokens: 14, outputTokens: 2 },
+    });
+    expect(events.at(-1)).toMatchObject({
+      type: "run-end",
+      status: "completed",
+      answer: "1002",
+      iterations: 3,
+    });
+    const tree = renderTraceTree(events);
+    expect(tree).toContain("llm_query example-sub-model");
+    expect(tree).toContain("answer: 1002");
+  });
+
+  it("replay identically in our Python sandbox with the logged sub-call answers", async () => {
+    const report = await replayOfficialLog(records(), { context: CONTEXT, sandbox: createPythonSandbox() });
+    expect(report).toMatchObject({ identical: 3, differing: 0 });
+    expect(report.blocks[1]).toMatchObject({ unloggedSubcalls: 0, unusedSubcalls: 0 });
+  });
+
+  it("report where a replay differs", async () => {
+    const report = await replayOfficialLog(records(), {
+      context: `${CONTEXT}order 1005 shipped\n`,
+      sandbox: createPythonSandbox(),
+    });
+    expect(report.differing).toBe(1);
+    expect(report.blocks[0]).toMatchObject({ same: false, iteration: 1 });
+    expect(report.blocks[0]?.actual).toContain("5");
+  });
+});
+
+describe("rlm trace import / replay", () => {
+  const rlm = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [MAIN, ...args],
+        { env: { PATH: process.env.PATH ?? "" } },
+        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  it("imports an official log into a trace that rlm trace show reads", async () => {
+    const out = join(root, "converted.jsonl");
+    expect((await rlm(["trace", "import", LOG, "--out", out])).code).toBe(0);
+    const shown = await rlm(["trace", "show", out]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain("completed · 3 iterations");
+  });
+
+  it("replays with exit 0 when everything matches and 1 when something differs", async () => {
+    const same = await rlm(["trace", "replay", LOG, "--context", join(fixtures, "orders.txt")]);
+    expect(same.stdout).toContain("3 identical, 0 differ");
+    expect(same.code).toBe(0);
+    const changed = join(root, "changed.txt");
+    writeFileSync(changed, `${CONTEXT}extra line\n`);
+    const differs = await rlm(["trace", "replay", LOG, "--context", changed]);
+    expect(differs.code).toBe(1);
+    expect(differs.stdout).toContain("iteration 1, block 1: output differs");
+  });
+
+  it("refuses a file that is not an official log, with exit 2", async () => {
+    const ours = join(root, "ours.jsonl");
+    writeFileSync(ours, `${JSON.stringify({ type: "run-start" })}\n`);
+    const result = await rlm(["trace", "import", ours]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("not a log of the official RLM format");
+  });
+});
