@@ -27,9 +27,9 @@ function fileContextSetup(file: FileText, language: GuestLanguage): string {
     def __len__(self):
         return ${file.size}
     def slice(self, start=0, end=${file.size}):
-        return __context_read(start, end)
+        return _context_read(start, end)
     def block(self, index):
-        return __context_block(index)
+        return _context_block(index)
     def __str__(self):
         raise ValueError("context is a ${file.size}-byte file, too large for one string: use context.slice(start, end), context.block(i) for i < context.blockCount, or grep(pattern)")
 context = _FileContext()
@@ -40,8 +40,8 @@ context_0 = context`;
   path: ${JSON.stringify(file.path)},
   length: ${file.size},
   blockCount: ${file.blockCount},
-  slice: (start = 0, end = ${file.size}) => __context_read(start, end),
-  block: (index) => __context_block(index),
+  slice: (start = 0, end = ${file.size}) => _context_read(start, end),
+  block: (index) => _context_block(index),
   toString() { throw new Error("context is a ${file.size}-byte file, too large for one string: use context.slice(start, end), context.block(i) for i < context.blockCount, or grep(pattern)"); },
 }) });
 globalThis.context_0 = context;`;
@@ -94,8 +94,8 @@ export function bindContext(
         }
         return chunkText(text, options ?? {});
       },
-      __context_read: (start, end) => context.read(Number(start), Number(end)),
-      __context_block: (index) => context.block(Number(index)),
+      _context_read: (start, end) => context.read(Number(start), Number(end)),
+      _context_block: (index) => context.block(Number(index)),
     },
     setupCode: [fileContextSetup(context, language)],
   };

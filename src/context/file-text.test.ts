@@ -80,3 +80,28 @@ describe("a file context inside the sandbox", () => {
     }
   });
 });
+
+describe("a file context inside the Python sandbox", () => {
+  it("is read on demand through context.slice, context.block and grep", async () => {
+    const { createPythonSandbox } = await import("../sandboxes/python/python-sandbox.ts");
+    const { path } = makeFile(20000);
+    const file = new FileText(path, 64 * 1024);
+    const session = await createPythonSandbox().create(bindContext(file, "python"));
+    try {
+      const result = await session.execute(
+        [
+          "hit = grep(r'NEEDLE=(\\d+)')[0]",
+          "around = context.slice(hit['offset'], hit['offset'] + 11)",
+          "rows = sum(context.block(i).count('\\n') for i in range(context.blockCount))",
+          "print(context.kind, hit['line'], around, rows, len(context) > 0, context_0 is context)",
+          "try:\n    str(context)\nexcept ValueError as e:\n    print('too large' in str(e))",
+        ].join("\n"),
+      );
+      expect(result.error).toBeUndefined();
+      expect(result.output).toBe("file 19998 NEEDLE=4242 20000 True True\nTrue\n");
+    } finally {
+      session.dispose();
+      file.close();
+    }
+  }, 60_000);
+});

@@ -71,8 +71,9 @@ export function guestPrelude(outputLimitChars: number): string {
   if (typeof Atomics === "object") delete Atomics.wait;
   delete globalThis.WebAssembly;
   const builtIns = new Set(Object.getOwnPropertyNames(globalThis));
-  const describe = () => Object.getOwnPropertyNames(globalThis)
-    .filter((name) => !builtIns.has(name) && !name.startsWith("__"))
+  // Host functions are installed as non-enumerable properties: only the guest's own (enumerable) names show.
+  const describe = () => Object.keys(globalThis)
+    .filter((name) => !builtIns.has(name) && !name.startsWith("_"))
     .map((name) => {
       const value = globalThis[name];
       const type = value === null ? "null" : Array.isArray(value) ? "array" : typeof value;
