@@ -16,6 +16,8 @@ const CHILD_SCRIPT = fileURLToPath(
 );
 const READY_TIMEOUT_MS = 120_000;
 const LARGE_STRING_CHARS = 1 << 20;
+/** How long after a take the pool starts its next spare. */
+const REFILL_DELAY_MS = 2_000;
 
 let unshareWorks: boolean | undefined;
 
@@ -247,12 +249,15 @@ export class PythonPool {
     if (this.spare === undefined || this.spare.exited) this.spare = new PythonProcess(this.options);
   }
 
-  /** A started process; the pool starts the next spare at once. */
+  /**
+   * A started process. The next spare starts a little later, so that loading Pyodide (a CPU-heavy second or two)
+   * does not compete with the new session's first work, which is usually taking in its context.
+   */
   async take(): Promise<PythonProcess> {
     this.warm();
     const taken = this.spare as PythonProcess;
     this.spare = undefined;
-    this.warm();
+    setTimeout(() => this.warm(), REFILL_DELAY_MS).unref();
     taken.ref();
     try {
       await taken.ready;
