@@ -1,14 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type { ModelClient } from "../models/model-client.ts";
-import type { CallUsage } from "../models/usage.ts";
+import { type CallUsage, NO_USAGE } from "../models/usage.ts";
 import { countTokens } from "../sandboxes/host-helpers.ts";
+import type { Semaphore } from "../shared/semaphore.ts";
 import type { HostFunction } from "../spec/sandbox.ts";
 import type { Budget } from "./budget.ts";
 import { goalHeader } from "./prompts.ts";
 import type { RunEvent } from "./run-events.ts";
-import type { Semaphore } from "./semaphore.ts";
-
-const NO_USAGE: CallUsage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, costUsd: 0 };
+import { withSubcallEvents } from "./subcall-events.ts";
 
 /** What the REPL functions of one run need from the run. */
 export interface ReplFunctionsContext {
@@ -86,22 +85,20 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
     }
     const key = `${client.label}\n${prompt}`;
     const cached = run.cache?.get(key);
-    const callId = randomUUID();
-    const started = performance.now();
-    const common = {
+    const identity = {
       ...base,
-      callId,
+      callId: randomUUID(),
       kind: "llm_query" as const,
       model: client.label,
       promptChars: prompt.length,
     };
     if (cached !== undefined) {
       const answer = await cached;
-      run.emit({ type: "subcall-start", at: Date.now(), ...common });
+      run.emit({ type: "subcall-start", at: Date.now(), ...identity });
       run.emit({
         type: "subcall-end",
         at: Date.now(),
-        ...common,
+        ...identity,
         ok: true,
         cached: true,
         usage: NO_USAGE,
@@ -111,36 +108,13 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
     }
     const refusal = run.budget.reserveSubcall();
     if (refusal !== undefined) return `[llm_query not sent: ${refusal}]`;
-    const pending = run.semaphore.run(async () => {
-      run.emit({ type: "subcall-start", at: Date.now(), ...common });
-      try {
+    const pending = run.semaphore.run(() =>
+      withSubcallEvents(run.emit, identity, async () => {
         const response = await client.generate({ prompt, signal: run.budget.signal });
         run.record(client.label, response.usage);
-        run.emit({
-          type: "subcall-end",
-          at: Date.now(),
-          ...common,
-          ok: true,
-          cached: false,
-          usage: response.usage,
-          latencyMs: performance.now() - started,
-        });
-        return response.text;
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        run.emit({
-          type: "subcall-end",
-          at: Date.now(),
-          ...common,
-          ok: false,
-          cached: false,
-          usage: NO_USAGE,
-          latencyMs: performance.now() - started,
-          error: message,
-        });
-        throw error;
-      }
-    });
+        return { value: response.text, usage: response.usage };
+      }),
+    );
     run.cache?.set(key, pending);
     try {
       return await pending;
@@ -151,45 +125,26 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
   };
 
   const childCall = async (rawPrompt: unknown, subContext: unknown, options: unknown): Promise<string> => {
-    if (run.runChild === undefined) return subcall(rawPrompt, clientFor(options));
+    const runChild = run.runChild;
+    if (runChild === undefined) return subcall(rawPrompt, clientFor(options));
     const prompt = text(rawPrompt, "rlm_query");
     const refusal = run.budget.reserveSubcall();
     if (refusal !== undefined) return `[rlm_query not sent: ${refusal}]`;
     const callId = randomUUID();
-    const started = performance.now();
-    const common = {
+    const identity = {
       ...base,
       callId,
       kind: "rlm_query" as const,
       model: run.subModel.label,
       promptChars: prompt.length,
     };
-    run.emit({ type: "subcall-start", at: Date.now(), ...common });
     try {
-      const child = await run.runChild(prompt, subContext, callId);
-      run.emit({
-        type: "subcall-end",
-        at: Date.now(),
-        ...common,
-        ok: true,
-        cached: false,
-        usage: child.usage,
-        latencyMs: performance.now() - started,
+      return await withSubcallEvents(run.emit, identity, async () => {
+        const child = await runChild(prompt, subContext, callId);
+        return { value: child.answer, usage: child.usage };
       });
-      return child.answer;
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      run.emit({
-        type: "subcall-end",
-        at: Date.now(),
-        ...common,
-        ok: false,
-        cached: false,
-        usage: NO_USAGE,
-        latencyMs: performance.now() - started,
-        error: message,
-      });
-      return `[rlm_query error: ${message}]`;
+      return `[rlm_query error: ${error instanceof Error ? error.message : String(error)}]`;
     }
   };
 

@@ -12,6 +12,7 @@ import type { LanguageModelInstance } from "../models/resolve-model.ts";
 import type { ResponseCache } from "../models/response-cache.ts";
 import type { CallUsage, UsageTotals } from "../models/usage.ts";
 import { createIsolatedVmSandbox, DEFAULT_LIMITS } from "../sandboxes/isolated-vm/isolated-vm-sandbox.ts";
+import { Semaphore } from "../shared/semaphore.ts";
 import type { CellResult, Sandbox, SandboxLimits, SandboxSession } from "../spec/sandbox.ts";
 import type { StandardSchemaV1 } from "../spec/standard-schema.ts";
 import { Budget } from "./budget.ts";
@@ -20,7 +21,6 @@ import { firstMessage, lastCallMessage, NUDGE, type PromptStyle, systemPrompt } 
 import { createReplFunctions } from "./repl-functions.ts";
 import type { IterationEndEvent, RunEvent, RunEventListener } from "./run-events.ts";
 import { DEFAULT_RUN_LIMITS, type RunLimits } from "./run-limits.ts";
-import { Semaphore } from "./semaphore.ts";
 
 export type ModelInput = string | LanguageModelInstance | ModelClient;
 

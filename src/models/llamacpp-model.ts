@@ -4,6 +4,7 @@ import type {
   LanguageModelV4StreamPart,
 } from "@ai-sdk/provider";
 import { ConfigError } from "../errors/config-error.ts";
+import { Semaphore } from "../shared/semaphore.ts";
 import { promptToTextMessages, usageFromCounts } from "./prompt-text.ts";
 
 type NodeLlamaCpp = typeof import("node-llama-cpp");
@@ -35,7 +36,7 @@ async function importNodeLlamaCpp(): Promise<NodeLlamaCpp> {
  */
 export function createLlamaCppModel(options: LlamaCppModelOptions): LanguageModelV4 {
   let loaded: Promise<LlamaModel> | undefined;
-  let queue: Promise<unknown> = Promise.resolve();
+  const oneAtATime = new Semaphore(1);
 
   const load = (): Promise<LlamaModel> => {
     loaded ??= (async () => {
@@ -85,19 +86,13 @@ export function createLlamaCppModel(options: LlamaCppModelOptions): LanguageMode
     }
   };
 
-  const serialized = <T>(work: () => Promise<T>): Promise<T> => {
-    const next = queue.then(work, work);
-    queue = next.catch(() => undefined);
-    return next;
-  };
-
   return {
     specificationVersion: "v4",
     provider: "llamacpp",
     modelId: options.modelPath,
     supportedUrls: {},
     async doGenerate(callOptions) {
-      const result = await serialized(() => generate(callOptions));
+      const result = await oneAtATime.run(() => generate(callOptions));
       return {
         content: [{ type: "text", text: result.text }],
         finishReason: { unified: result.stoppedByLength ? "length" : "stop", raw: undefined },
@@ -110,23 +105,25 @@ export function createLlamaCppModel(options: LlamaCppModelOptions): LanguageMode
         start(controller) {
           controller.enqueue({ type: "stream-start", warnings: [] });
           controller.enqueue({ type: "text-start", id: "0" });
-          serialized(() =>
-            generate(callOptions, (delta) => controller.enqueue({ type: "text-delta", id: "0", delta })),
-          ).then(
-            (result) => {
-              controller.enqueue({ type: "text-end", id: "0" });
-              controller.enqueue({
-                type: "finish",
-                usage: usageFromCounts(result.input, result.output),
-                finishReason: { unified: result.stoppedByLength ? "length" : "stop", raw: undefined },
-              });
-              controller.close();
-            },
-            (error: unknown) => {
-              controller.enqueue({ type: "error", error });
-              controller.close();
-            },
-          );
+          oneAtATime
+            .run(() =>
+              generate(callOptions, (delta) => controller.enqueue({ type: "text-delta", id: "0", delta })),
+            )
+            .then(
+              (result) => {
+                controller.enqueue({ type: "text-end", id: "0" });
+                controller.enqueue({
+                  type: "finish",
+                  usage: usageFromCounts(result.input, result.output),
+                  finishReason: { unified: result.stoppedByLength ? "length" : "stop", raw: undefined },
+                });
+                controller.close();
+              },
+              (error: unknown) => {
+                controller.enqueue({ type: "error", error });
+                controller.close();
+              },
+            );
         },
       });
       return { stream };

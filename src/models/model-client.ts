@@ -10,7 +10,7 @@ import { collectSecrets, redactSecrets } from "./redact-secrets.ts";
 import { type LanguageModelInstance, type ResolvedModel, resolveModel } from "./resolve-model.ts";
 import { type CachedResponse, type ResponseCache, requestCacheKey } from "./response-cache.ts";
 import { backoffDelayMs, DEFAULT_RETRY_POLICY, type RetryPolicy, retryAfterMs } from "./retry-policy.ts";
-import type { CallUsage } from "./usage.ts";
+import { type CallUsage, NO_USAGE } from "./usage.ts";
 
 export interface ModelClientOptions {
   /** A spec string (`openai:gpt-5-mini`) or any AI SDK language model instance. */
@@ -58,9 +58,6 @@ interface AttemptResult {
 }
 
 const DEFAULT_TIMEOUT_MS = 600_000;
-
-/** A call that got no reply is not billed. */
-const NO_USAGE: CallUsage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, costUsd: 0 };
 
 function firstLine(text: string, max = 300): string {
   const line = text.split("\n", 1)[0] ?? "";

@@ -7,6 +7,14 @@ export interface CallUsage {
   costUsd: number | null;
 }
 
+/** The usage of a call that got no reply (it is not billed) or was answered from a cache. */
+export const NO_USAGE: CallUsage = Object.freeze({
+  inputTokens: 0,
+  outputTokens: 0,
+  cachedInputTokens: 0,
+  costUsd: 0,
+});
+
 /** Usage summed over many calls. */
 export interface UsageTotals {
   calls: number;

@@ -4,13 +4,13 @@ import { Budget } from "../engine/budget.ts";
 import type { ModelInput, RunRequest, RunResult, RunStatus } from "../engine/rlm.ts";
 import type { RunEvent, RunEventListener } from "../engine/run-events.ts";
 import { DEFAULT_RUN_LIMITS, type RunLimits } from "../engine/run-limits.ts";
-import { Semaphore } from "../engine/semaphore.ts";
+import { withSubcallEvents } from "../engine/subcall-events.ts";
 import { contextWindowOf } from "../models/context-windows.ts";
 import { asModelClient, type ModelClient } from "../models/model-client.ts";
 import type { ModelSettings } from "../models/model-settings.ts";
 import type { PriceTable } from "../models/prices.ts";
 import type { ResponseCache } from "../models/response-cache.ts";
-import type { CallUsage } from "../models/usage.ts";
+import { Semaphore } from "../shared/semaphore.ts";
 
 /** Options every strategy takes: the same model layer, limits and events as the RLM engine. */
 export interface StrategyOptions {
@@ -25,8 +25,6 @@ export interface StrategyOptions {
   contextWindows?: Record<string, number>;
   onEvent?: RunEventListener;
 }
-
-const NO_USAGE: CallUsage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, costUsd: 0 };
 
 /** Thrown by `call` when a limit stops the run; the strategy lets it propagate to `finish`. */
 export class StrategyStopped extends Error {
@@ -91,52 +89,35 @@ export class StrategySession {
       const stop = this.budget.stopReason();
       throw new StrategyStopped(stop?.status ?? "budget_exceeded", refusal);
     }
-    return this.semaphore.run(async () => {
-      const callId = randomUUID();
-      const common = {
-        runId: this.runId,
-        depth: 0,
-        callId,
-        kind: "llm_query" as const,
-        model: client.label,
-        promptChars: prompt.length,
-      };
-      const started = performance.now();
-      this.emit({ type: "subcall-start", at: Date.now(), ...common });
-      try {
-        const response = await client.generate({
-          prompt,
-          signal: this.budget.signal,
-          ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
-        });
-        this.budget.record(client.label, response.usage);
-        this.emit({
-          type: "subcall-end",
-          at: Date.now(),
-          ...common,
-          ok: true,
-          cached: false,
-          usage: response.usage,
-          latencyMs: performance.now() - started,
-        });
-        return response.text;
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        this.emit({
-          type: "subcall-end",
-          at: Date.now(),
-          ...common,
-          ok: false,
-          cached: false,
-          usage: NO_USAGE,
-          latencyMs: performance.now() - started,
-          error: message,
-        });
-        const stop = this.budget.stopReason();
-        if (stop !== undefined) throw new StrategyStopped(stop.status, stop.message);
-        throw new StrategyStopped("failed", message);
-      }
-    });
+    const identity = {
+      runId: this.runId,
+      depth: 0,
+      callId: randomUUID(),
+      kind: "llm_query" as const,
+      model: client.label,
+      promptChars: prompt.length,
+    };
+    try {
+      return await this.semaphore.run(() =>
+        withSubcallEvents(
+          (event) => this.emit(event),
+          identity,
+          async () => {
+            const response = await client.generate({
+              prompt,
+              signal: this.budget.signal,
+              ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
+            });
+            this.budget.record(client.label, response.usage);
+            return { value: response.text, usage: response.usage };
+          },
+        ),
+      );
+    } catch (error) {
+      const stop = this.budget.stopReason();
+      if (stop !== undefined) throw new StrategyStopped(stop.status, stop.message);
+      throw new StrategyStopped("failed", error instanceof Error ? error.message : String(error));
+    }
   }
 
   /** Ends the run: an answer, or the error that stopped it. */

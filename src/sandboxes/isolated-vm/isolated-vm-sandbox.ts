@@ -1,5 +1,6 @@
 import type { Context, ExternalCopy, Isolate } from "isolated-vm";
 import { ConfigError } from "../../errors/config-error.ts";
+import { Semaphore } from "../../shared/semaphore.ts";
 import type {
   CellError,
   CellLimit,
@@ -69,7 +70,8 @@ class IsolatedVmSession implements SandboxSession {
   private inFlight = 0;
   private lastActivity = 0;
   private disposed = false;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Cells and variable access run one at a time. */
+  private readonly turn = new Semaphore(1);
 
   private readonly ivm: IsolatedVm;
   private readonly options: SandboxOptions;
@@ -136,18 +138,12 @@ class IsolatedVmSession implements SandboxSession {
     await this.start();
   }
 
-  private serialized<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(work, work);
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
-
   private assertOpen(): void {
     if (this.disposed) throw new Error("This sandbox session was disposed.");
   }
 
   execute(code: string, options: { signal?: AbortSignal } = {}): Promise<CellResult> {
-    return this.serialized(() => this.runCell(code, options.signal));
+    return this.turn.run(() => this.runCell(code, options.signal));
   }
 
   private async runCell(code: string, signal: AbortSignal | undefined): Promise<CellResult> {
@@ -265,7 +261,7 @@ class IsolatedVmSession implements SandboxSession {
   }
 
   getVariable(name: string): Promise<{ value: unknown } | undefined> {
-    return this.serialized(async () => {
+    return this.turn.run(async () => {
       this.assertOpen();
       const read = await this.context.evalClosure("return __rlm.read($0)", [name], {
         arguments: { copy: true },
@@ -276,7 +272,7 @@ class IsolatedVmSession implements SandboxSession {
   }
 
   setVariable(name: string, value: unknown): Promise<void> {
-    return this.serialized(async () => {
+    return this.turn.run(async () => {
       this.assertOpen();
       const copy = new this.ivm.ExternalCopy(value);
       this.persistent.get(name)?.release();
@@ -286,7 +282,7 @@ class IsolatedVmSession implements SandboxSession {
   }
 
   listVariables(): Promise<VariableInfo[]> {
-    return this.serialized(async () => {
+    return this.turn.run(async () => {
       this.assertOpen();
       return (await this.context.eval("__rlm.describe()", { copy: true })) as VariableInfo[];
     });

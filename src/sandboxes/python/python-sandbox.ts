@@ -1,3 +1,4 @@
+import { Semaphore } from "../../shared/semaphore.ts";
 import type {
   CellLimit,
   CellResult,
@@ -35,7 +36,8 @@ class PythonSession implements SandboxSession {
   private readonly limits: Required<SandboxLimits>;
   private readonly persistent = new Map<string, unknown>();
   private disposed = false;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Cells and variable access run one at a time. */
+  private readonly turn = new Semaphore(1);
 
   constructor(pool: PythonPool, options: SandboxOptions) {
     this.pool = pool;
@@ -79,18 +81,12 @@ class PythonSession implements SandboxSession {
     }
   }
 
-  private serialized<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(work, work);
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
-
   private assertOpen(): void {
     if (this.disposed) throw new Error("This sandbox session was disposed.");
   }
 
   execute(code: string, options: { signal?: AbortSignal } = {}): Promise<CellResult> {
-    return this.serialized(() => this.runCell(code, options.signal));
+    return this.turn.run(() => this.runCell(code, options.signal));
   }
 
   private async runCell(code: string, signal: AbortSignal | undefined): Promise<CellResult> {
@@ -171,7 +167,7 @@ class PythonSession implements SandboxSession {
   }
 
   getVariable(name: string): Promise<{ value: unknown } | undefined> {
-    return this.serialized(async () => {
+    return this.turn.run(async () => {
       this.assertOpen();
       const reply = await this.expect(this.process.request({ type: "get", name }), "value");
       return "value" in reply ? { value: reply.value } : undefined;
@@ -179,7 +175,7 @@ class PythonSession implements SandboxSession {
   }
 
   setVariable(name: string, value: unknown): Promise<void> {
-    return this.serialized(async () => {
+    return this.turn.run(async () => {
       this.assertOpen();
       this.persistent.set(name, value);
       this.process.ref();
@@ -192,7 +188,7 @@ class PythonSession implements SandboxSession {
   }
 
   listVariables(): Promise<VariableInfo[]> {
-    return this.serialized(async () => {
+    return this.turn.run(async () => {
       this.assertOpen();
       const reply = await this.expect(this.process.request({ type: "list" }), "value");
       return reply.value as VariableInfo[];
