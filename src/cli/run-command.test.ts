@@ -31,10 +31,11 @@ describe("rlm run", () => {
         const turn = (request.body?.messages ?? []).filter((message) => message.role === "assistant").length;
         if (request.body?.model === "sub")
           return { text: `sub saw ${String(request.headers.authorization)}` };
+        if (request.body?.model === "cheap") return { text: "cheap ok" };
         return turn === 0
           ? {
               text: repl(
-                "const hit = grep('code is (\\\\d+)')[0]\nconst note = llm_query('check ' + hit.match)\nprint(hit.line, note)",
+                "const hit = grep('code is (\\\\d+)')[0]\nconst note = llm_query('check ' + hit.match)\nconst cheap = llm_query('also', { model: 'cheap' })\nprint(hit.line, note, cheap)",
               ),
             }
           : { text: repl("FINAL(hit.match.split(' ').pop())") };
@@ -57,6 +58,8 @@ describe("rlm run", () => {
         "openai-compatible:sub",
         "--base-url",
         server.url,
+        "--named-model",
+        "cheap=openai-compatible:cheap",
         "--trace",
         "run.jsonl",
         "--json",
@@ -66,7 +69,8 @@ describe("rlm run", () => {
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     const output = JSON.parse(result.stdout);
-    expect(output).toMatchObject({ answer: "5550123", status: "completed", iterations: 2, subcalls: 1 });
+    expect(output).toMatchObject({ answer: "5550123", status: "completed", iterations: 2, subcalls: 2 });
+    expect(server.requests.some((request) => request.body?.model === "cheap")).toBe(true);
     expect(Object.keys(output).sort()).toEqual([
       "answer",
       "durationMs",
@@ -182,6 +186,10 @@ describe("rlm run", () => {
       [
         ["run", "--context", "small.txt", "--query", "q", "--strategy", "magic"],
         /Known strategies: rlm, direct/,
+      ],
+      [
+        ["run", "--context", "small.txt", "--query", "q", "--named-model", "cheap"],
+        /cheap=openai:gpt-5-nano/,
       ],
     ];
     writeFileSync(join(root, "small.txt"), "tiny");

@@ -33,6 +33,7 @@ Input:
 Models:
   --model SPEC          root model, e.g. openai:gpt-5-mini (default: see \`rlm models\`)
   --sub-model SPEC      model for llm_query (default: the root model)
+  --named-model N=SPEC  another model the code may route to with llm_query(p, {model: "N"}); may repeat
   --base-url URL        base URL for openai-compatible or ollama models
   --api-key KEY         API key (else the provider's environment variable)
   --prices FILE         JSON price table to add to the built-in one
@@ -63,6 +64,7 @@ const OPTIONS = {
   "query-file": { type: "string" },
   model: { type: "string" },
   "sub-model": { type: "string" },
+  "named-model": { type: "string", multiple: true },
   "base-url": { type: "string" },
   "api-key": { type: "string" },
   prices: { type: "string" },
@@ -195,6 +197,13 @@ export const runCommand: Command = {
         message: `Unknown strategy "${strategyName}". Known strategies: ${STRATEGY_NAMES.join(", ")}.`,
       });
     }
+    const named: Record<string, string> = {};
+    for (const entry of values["named-model"] ?? []) {
+      const match = /^([\w.-]+)=(.+)$/.exec(entry);
+      if (!match)
+        throw new UsageError({ message: `--named-model "${entry}" must look like cheap=openai:gpt-5-nano.` });
+      named[match[1] as string] = match[2] as string;
+    }
     const model = values.model ?? (await findDefaultModel(settings));
     const promptStyle = (values["prompt-style"] ?? "rlmkit") as PromptStyle;
     if (!PROMPT_STYLES.includes(promptStyle)) {
@@ -236,6 +245,7 @@ export const runCommand: Command = {
         promptStyle,
         model,
         ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
+        ...(Object.keys(named).length > 0 ? { models: named } : {}),
         sandbox,
         limits: Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined)),
         settings,
