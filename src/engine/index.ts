@@ -1,6 +1,6 @@
 export { Budget } from "./budget.ts";
 export { extractCodeBlocks, findProseFinal, proseOf } from "./parse-reply.ts";
-export { firstMessage, systemPrompt } from "./prompts.ts";
+export { firstMessage, PROMPT_STYLES, type PromptStyle, systemPrompt } from "./prompts.ts";
 export {
   createRLM,
   type ModelInput,

@@ -10,4 +10,10 @@ export {
   grep,
 } from "./host-helpers.ts";
 export { createIsolatedVmSandbox, DEFAULT_LIMITS } from "./isolated-vm/isolated-vm-sandbox.ts";
+export {
+  createPythonSandbox,
+  type PythonSandboxOptions,
+  warmPythonSandbox,
+} from "./python/python-sandbox.ts";
+export type { SandboxChoice } from "./resolve-sandbox.ts";
 export { resolveSandbox, SANDBOX_NAMES } from "./resolve-sandbox.ts";
