@@ -191,6 +191,22 @@ describe("rlm run", () => {
         ["run", "--context", "small.txt", "--query", "q", "--named-model", "cheap"],
         /cheap=openai:gpt-5-nano/,
       ],
+      [
+        [
+          "run",
+          "--context",
+          "small.txt",
+          "--query",
+          "q",
+          "--model",
+          "openai-compatible:x",
+          "--base-url",
+          "http://127.0.0.1:9/v1",
+          "--trace",
+          "no/such/dir/run.jsonl",
+        ],
+        /Cannot write the trace/,
+      ],
     ];
     writeFileSync(join(root, "small.txt"), "tiny");
     for (const [args, pattern] of cases) {

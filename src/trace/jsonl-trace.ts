@@ -11,7 +11,14 @@ export interface TraceWriter {
 }
 
 export function createJsonlTraceWriter(path: string, secrets: string[] = collectSecrets()): TraceWriter {
-  const fd = openSync(path, "w");
+  let fd: number;
+  try {
+    fd = openSync(path, "w");
+  } catch (error) {
+    throw new UsageError({
+      message: `Cannot write the trace ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}. Give a path in an existing, writable folder.`,
+    });
+  }
   let open = true;
   return {
     listener(event) {

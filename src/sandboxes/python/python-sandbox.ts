@@ -36,6 +36,7 @@ class PythonSession implements SandboxSession {
   private readonly limits: Required<SandboxLimits>;
   private readonly persistent = new Map<string, unknown>();
   private disposed = false;
+  private restartPending = false;
   /** Cells and variable access run one at a time. */
   private readonly turn = new Semaphore(1);
 
@@ -81,8 +82,13 @@ class PythonSession implements SandboxSession {
     }
   }
 
-  private assertOpen(): void {
+  /** Throws after dispose; starts the replacement process after a kill. */
+  private async ready(): Promise<void> {
     if (this.disposed) throw new Error("This sandbox session was disposed.");
+    if (this.restartPending) {
+      this.restartPending = false;
+      await this.start();
+    }
   }
 
   execute(code: string, options: { signal?: AbortSignal } = {}): Promise<CellResult> {
@@ -90,7 +96,7 @@ class PythonSession implements SandboxSession {
   }
 
   private async runCell(code: string, signal: AbortSignal | undefined): Promise<CellResult> {
-    this.assertOpen();
+    await this.ready();
     const started = performance.now();
     const process = this.process;
     process.hostCallMs = 0;
@@ -144,11 +150,12 @@ class PythonSession implements SandboxSession {
         ...(cell.final ? { final: { value: cell.final.value } } : {}),
       };
     }
-    // The process was stopped (a limit) or died (a crash): start a fresh one with the inputs.
+    // The process was stopped (a limit) or died (a crash): a fresh one with the inputs is started before the next
+    // use, so a cancelled run does not wait for it.
     const reason: CellLimit = limit ?? "memory";
     const crashed = limit === undefined;
     process.kill();
-    await this.start();
+    this.restartPending = true;
     const message = limitMessage(reason, {
       seconds: this.limits.cellTimeoutMs / 1000,
       memoryMb: this.limits.memoryLimitMb,
@@ -168,7 +175,7 @@ class PythonSession implements SandboxSession {
 
   getVariable(name: string): Promise<{ value: unknown } | undefined> {
     return this.turn.run(async () => {
-      this.assertOpen();
+      await this.ready();
       const reply = await this.expect(this.process.request({ type: "get", name }), "value");
       return "value" in reply ? { value: reply.value } : undefined;
     });
@@ -176,7 +183,7 @@ class PythonSession implements SandboxSession {
 
   setVariable(name: string, value: unknown): Promise<void> {
     return this.turn.run(async () => {
-      this.assertOpen();
+      await this.ready();
       this.persistent.set(name, value);
       this.process.ref();
       try {
@@ -189,7 +196,7 @@ class PythonSession implements SandboxSession {
 
   listVariables(): Promise<VariableInfo[]> {
     return this.turn.run(async () => {
-      this.assertOpen();
+      await this.ready();
       const reply = await this.expect(this.process.request({ type: "list" }), "value");
       return reply.value as VariableInfo[];
     });
