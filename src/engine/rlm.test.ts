@@ -170,6 +170,13 @@ describe("RLM with scripted models", () => {
     expect(root.calls).toHaveLength(3);
   });
 
+  it("tells the model when its code is in the wrong language", async () => {
+    const root = rootModel(["```python\nprint(len(context))\n```", repl("FINAL('ok')")]);
+    const result = await createRLM({ model: root }).run({ context: "x", query: "q" });
+    expect(result.answer).toBe("ok");
+    expect(root.calls[1]?.lastUserText).toContain("this REPL runs JavaScript");
+  });
+
   it("validates the answer against a schema and lets the model retry", async () => {
     const root = rootModel([repl("FINAL({ total: 'three' })"), repl("FINAL({ total: 3 })")]);
     const schema = z.object({ total: z.number() });

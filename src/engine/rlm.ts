@@ -181,6 +181,19 @@ export class RLM {
     });
   }
 
+  /** When a reply's only code is in another language than the sandbox's, say so instead of a plain nudge. */
+  private wrongLanguageNote(reply: string): string | undefined {
+    const language = this.sandbox.language;
+    const other = language === "python" ? FENCE_TAGS.javascript : FENCE_TAGS.python;
+    const foreign = extractCodeBlocks(
+      reply,
+      other.filter((tag) => tag !== "repl"),
+    );
+    if (foreign.length === 0) return undefined;
+    const name = language === "python" ? "Python" : "JavaScript";
+    return `Your reply's code was not run: this REPL runs ${name}, and the block was tagged ${foreign[0]?.language}. Rewrite it in ${name} in a \`\`\`repl block.`;
+  }
+
   /** Runs to the end and resolves to the result (never rejects for model or code failures). */
   run(request: RunRequest): Promise<RunResult> {
     return this.runWith(request, []);
@@ -475,7 +488,8 @@ export class RLM {
       }
       const afterCells = stopped(iteration);
       if (afterCells) return afterCells;
-      messages.push({ role: "user", content: feedback.length > 0 ? feedback.join("\n\n") : NUDGE });
+      if (feedback.length === 0) feedback.push(this.wrongLanguageNote(reply) ?? NUDGE);
+      messages.push({ role: "user", content: feedback.join("\n\n") });
     }
 
     const iterations = this.limits.maxIterations;

@@ -1,5 +1,6 @@
-import { contextChunks } from "../context/context-text.ts";
+import { contextChunks, contextLength } from "../context/context-text.ts";
 import type { RunRequest } from "../engine/rlm.ts";
+import { DEFAULT_RUN_LIMITS } from "../engine/run-limits.ts";
 import type { Strategy } from "./strategy.ts";
 import { runStrategy, type StrategyOptions, type StrategySession } from "./strategy-session.ts";
 
@@ -9,6 +10,44 @@ export interface MapReduceOptions extends StrategyOptions {
 }
 
 const NOTHING = "NONE";
+
+/** How many chunks are read ahead of their answers: the run's sub-call concurrency. */
+function inFlightLimit(options: StrategyOptions): number {
+  return options.limits?.concurrency ?? DEFAULT_RUN_LIMITS.concurrency;
+}
+
+/**
+ * Maps a stream of chunks with at most `limit` in flight, so a file context is never held whole in memory;
+ * results keep the chunks' order.
+ */
+async function mapStreaming<T>(
+  items: Iterable<string>,
+  work: (item: string, index: number) => Promise<T>,
+  limit: number,
+): Promise<T[]> {
+  const results: T[] = [];
+  const running = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  let index = 0;
+  for (const item of items) {
+    if (failure) break;
+    const at = index++;
+    const task: Promise<void> = work(item, at).then(
+      (result) => {
+        results[at] = result;
+      },
+      (error: unknown) => {
+        failure ??= { error };
+      },
+    );
+    const tracked = task.finally(() => running.delete(tracked));
+    running.add(tracked);
+    if (running.size >= limit) await Promise.race(running);
+  }
+  await Promise.all(running);
+  if (failure) throw failure.error;
+  return results;
+}
 
 /** Groups findings into batches that each fit in `maxChars`. */
 function group(findings: string[], maxChars: number): string[][] {
@@ -71,13 +110,11 @@ export function createMapReduceStrategy(options: MapReduceOptions): Strategy {
     name: "mapreduce",
     run: (request: RunRequest) =>
       runStrategy("mapreduce", options, request, async (session) => {
-        const chunks = [...contextChunks(request.context, chunkChars)];
-        session.steps = 1;
-        const mapped = await Promise.all(
-          chunks.map((chunk, index) =>
-            session.call(
-              session.sub,
-              `This is part ${index + 1} of ${chunks.length} of a long document.
+        const total = Math.max(1, Math.ceil(contextLength(request.context) / chunkChars));
+        const ask = (chunk: string, index: number) =>
+          session.call(
+            session.sub,
+            `This is part ${index + 1} of about ${total} of a long document.
 <part>
 ${chunk}
 </part>
@@ -85,8 +122,12 @@ ${chunk}
 Question about the whole document: ${request.query}
 
 Report what this part contributes to the answer: exact facts, names, numbers, or counts for this part. If it contributes nothing, reply ${NOTHING}.`,
-            ),
-          ),
+          );
+        session.steps = 1;
+        const mapped = await mapStreaming(
+          contextChunks(request.context, chunkChars),
+          ask,
+          inFlightLimit(options),
         );
         const findings = mapped
           .map((finding) => finding.trim())

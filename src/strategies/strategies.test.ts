@@ -144,3 +144,49 @@ describe("strategies share limits and accounting", () => {
     expect(() => resolveStrategy("magic", { model: readerModel() })).toThrow(/Known strategies/);
   });
 });
+
+describe("mapreduce over a file", () => {
+  it("streams the chunks with a bounded number in flight and stops cleanly at a limit", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "rlmkit-mapreduce-"));
+    try {
+      const path = join(directory, "big.txt");
+      writeFileSync(path, context);
+      const file = new FileText(path, 10_000);
+      let active = 0;
+      let peak = 0;
+      const model = new ScriptedModel({
+        modelId: "m",
+        replies: async (call) => {
+          active++;
+          peak = Math.max(peak, active);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          active--;
+          const text = call.lastUserText;
+          return /vault code is (\d+)/.exec(text)?.[1] ?? /\] (\d{7})/.exec(text)?.[1] ?? "NONE";
+        },
+      });
+      const result = await createMapReduceStrategy({
+        model,
+        chunkTokens: 1_000,
+        limits: { concurrency: 3 },
+      }).run({
+        context: file,
+        query: "vault code?",
+      });
+      expect(result.answer).toBe("7781234");
+      expect(peak).toBeLessThanOrEqual(3);
+      const stopped = await createMapReduceStrategy({
+        model,
+        chunkTokens: 1_000,
+        limits: { maxSubcalls: 4 },
+      }).run({
+        context: file,
+        query: "q",
+      });
+      expect(stopped.status).toBe("budget_exceeded");
+      file.close();
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});

@@ -6,6 +6,7 @@ import { UsageError } from "../../errors/usage-error.ts";
 import { findDefaultModel } from "../../models/default-model.ts";
 import { loadPriceTable } from "../../models/prices.ts";
 import { DiskResponseCache } from "../../models/response-cache.ts";
+import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
 import { STRATEGY_NAMES } from "../../strategies/resolve-strategy.ts";
 import { writeLine } from "../cli-io.ts";
 import type { Command } from "../command.ts";
@@ -31,6 +32,7 @@ Options:
   --api-key KEY         API key (else the provider's environment variable)
   --prices FILE         JSON price table to add to the built-in one
   --cache-dir DIR       cache model responses on disk
+  --sandbox NAME        the RLM's REPL: isolated-vm (default) or python
   --concurrency N       sub-calls in flight at once per run (default 16)
   --max-iterations N    RLM turns per task (default 30)
   --timeout S           wall time per task in seconds
@@ -63,6 +65,7 @@ export const benchCommand: Command = {
       prices: { type: "string" },
       "cache-dir": { type: "string" },
       concurrency: { type: "string" },
+      sandbox: { type: "string" },
       "max-iterations": { type: "string" },
       timeout: { type: "string" },
       seed: { type: "string" },
@@ -95,6 +98,7 @@ export const benchCommand: Command = {
       }
     }
     const sizes = list(values.sizes, "8k").map(parseSize);
+    const sandbox = resolveSandbox(values.sandbox);
     if (values.out === undefined)
       throw new UsageError({ message: "Give the output directory with --out DIR." });
     const tasks = positiveNumber("tasks", values.tasks) ?? 5;
@@ -124,6 +128,7 @@ export const benchCommand: Command = {
           model,
           ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
           settings,
+          sandbox,
           limits: {
             ...(timeout === undefined ? {} : { timeoutMs: timeout * 1000 }),
             ...(concurrency === undefined ? {} : { concurrency: Math.floor(concurrency) }),
