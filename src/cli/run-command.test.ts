@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -118,6 +118,39 @@ describe("rlm run", () => {
     ]);
     expect(result.code).toBe(0);
     expect(result.stdout).toBe("31337\n");
+  });
+
+  it("reads the context from standard input with --context -", async () => {
+    await using server = await startScriptedServer({
+      replies: () => ({ text: repl("FINAL(context.trim().split('\\n').length)") }),
+    });
+    const child = spawn(
+      process.execPath,
+      [
+        MAIN,
+        "run",
+        "--context",
+        "-",
+        "--query",
+        "lines?",
+        "--model",
+        "openai-compatible:m",
+        "--base-url",
+        server.url,
+      ],
+      {
+        env: { PATH: process.env.PATH ?? "" },
+        cwd: root,
+      },
+    );
+    let stdout = "";
+    child.stdout.on("data", (data) => {
+      stdout += data;
+    });
+    child.stdin.end("one\ntwo\nthree\n");
+    const code = await new Promise((resolve) => child.on("close", resolve));
+    expect(code).toBe(0);
+    expect(stdout).toBe("3\n");
   });
 
   it("exits 1 with the partial result when a limit ends the run", async () => {
