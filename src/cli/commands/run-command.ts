@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { FileText } from "../../context/file-text.ts";
 import { loadContext } from "../../context/load-context.ts";
 import { PROMPT_STYLES, type PromptStyle } from "../../engine/prompts.ts";
-import type { RunResult } from "../../engine/rlm.ts";
+import type { RLMOptions, RunResult } from "../../engine/rlm.ts";
 import type { RunEvent } from "../../engine/run-events.ts";
 import { UsageError } from "../../errors/usage-error.ts";
 import { findDefaultModel } from "../../models/default-model.ts";
@@ -14,7 +14,7 @@ import { DiskResponseCache } from "../../models/response-cache.ts";
 import { formatCost } from "../../models/usage.ts";
 import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
 import { resolveStrategy, STRATEGY_NAMES } from "../../strategies/resolve-strategy.ts";
-import { createJsonlTraceWriter } from "../../trace/jsonl-trace.ts";
+import { createJsonlTraceWriter, type TraceWriter } from "../../trace/jsonl-trace.ts";
 import { type CliIo, writeLine } from "../cli-io.ts";
 import type { Command } from "../command.ts";
 import { EXIT } from "../exit-codes.ts";
@@ -166,6 +166,69 @@ function printResult(result: RunResult, io: CliIo, json: boolean): void {
   );
 }
 
+type RunValues = ReturnType<typeof parseOptions<typeof OPTIONS>>["values"];
+
+/** Checks every option before anything is loaded or written, so a mistake costs nothing. */
+async function readRunOptions(values: RunValues, io: CliIo) {
+  const query = await readQuery(values);
+  const contextPaths = values.context ?? [];
+  if (contextPaths.length === 0)
+    throw new UsageError({ message: "Give the input with --context <file|dir|glob|->." });
+  const timeout = positiveNumber("timeout", values.timeout);
+  const limits = Object.fromEntries(
+    Object.entries({
+      maxIterations: integer("max-iterations", values["max-iterations"]),
+      maxSubcalls: integer("max-subcalls", values["max-subcalls"]),
+      maxDepth: integer("max-depth", values["max-depth"]),
+      maxCostUsd: positiveNumber("max-cost", values["max-cost"]),
+      maxTokens: integer("max-tokens", values["max-tokens"]),
+      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+      concurrency: integer("concurrency", values.concurrency),
+    }).filter(([, value]) => value !== undefined),
+  );
+  const strategyName = values.strategy ?? "rlm";
+  if (!STRATEGY_NAMES.includes(strategyName)) {
+    throw new UsageError({
+      message: `Unknown strategy "${strategyName}". Known strategies: ${STRATEGY_NAMES.join(", ")}.`,
+    });
+  }
+  const promptStyle = (values["prompt-style"] ?? "rlmkit") as PromptStyle;
+  if (!PROMPT_STYLES.includes(promptStyle)) {
+    throw new UsageError({
+      message: `Unknown prompt style "${promptStyle}". Styles: ${PROMPT_STYLES.join(", ")}.`,
+    });
+  }
+  const models: Record<string, string> = {};
+  for (const entry of values["named-model"] ?? []) {
+    const match = /^([\w.-]+)=(.+)$/.exec(entry);
+    if (!match)
+      throw new UsageError({ message: `--named-model "${entry}" must look like cheap=openai:gpt-5-nano.` });
+    models[match[1] as string] = match[2] as string;
+  }
+  const pythonPackages = values["python-packages"];
+  if (pythonPackages !== undefined && !existsSync(join(pythonPackages, "pyodide-lock.json"))) {
+    throw new UsageError({
+      message: `--python-packages ${pythonPackages}: no pyodide-lock.json there; give a folder of Pyodide wheels with their lock file.`,
+    });
+  }
+  const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
+  const options: RLMOptions = {
+    model: values.model ?? (await findDefaultModel(settings)),
+    ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
+    ...(Object.keys(models).length > 0 ? { models } : {}),
+    sandbox: resolveSandbox(
+      values.sandbox,
+      pythonPackages ? { pythonPackages: resolve(pythonPackages) } : {},
+    ),
+    limits,
+    settings,
+    promptStyle,
+    ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
+    ...(values["cache-dir"] ? { responseCache: new DiskResponseCache(values["cache-dir"]) } : {}),
+  };
+  return { query, contextPaths, strategyName, options };
+}
+
 export const runCommand: Command = {
   name: "run",
   summary: "answer a question about a large input with a Recursive Language Model",
@@ -176,58 +239,24 @@ export const runCommand: Command = {
       writeLine(io.stdout, HELP);
       return EXIT.ok;
     }
-    const query = await readQuery(values);
-    const contextPaths = values.context ?? [];
-    if (contextPaths.length === 0)
-      throw new UsageError({ message: "Give the input with --context <file|dir|glob|->." });
-    const limits = {
-      maxIterations: integer("max-iterations", values["max-iterations"]),
-      maxSubcalls: integer("max-subcalls", values["max-subcalls"]),
-      maxDepth: integer("max-depth", values["max-depth"]),
-      maxCostUsd: positiveNumber("max-cost", values["max-cost"]),
-      maxTokens: integer("max-tokens", values["max-tokens"]),
-      timeoutMs:
-        values.timeout === undefined ? undefined : (positiveNumber("timeout", values.timeout) ?? 0) * 1000,
-      concurrency: integer("concurrency", values.concurrency),
-    };
-    const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
-    const strategyName = values.strategy ?? "rlm";
-    if (!STRATEGY_NAMES.includes(strategyName)) {
-      throw new UsageError({
-        message: `Unknown strategy "${strategyName}". Known strategies: ${STRATEGY_NAMES.join(", ")}.`,
-      });
-    }
-    const named: Record<string, string> = {};
-    for (const entry of values["named-model"] ?? []) {
-      const match = /^([\w.-]+)=(.+)$/.exec(entry);
-      if (!match)
-        throw new UsageError({ message: `--named-model "${entry}" must look like cheap=openai:gpt-5-nano.` });
-      named[match[1] as string] = match[2] as string;
-    }
-    const model = values.model ?? (await findDefaultModel(settings));
-    const promptStyle = (values["prompt-style"] ?? "rlmkit") as PromptStyle;
-    if (!PROMPT_STYLES.includes(promptStyle)) {
-      throw new UsageError({
-        message: `Unknown prompt style "${promptStyle}". Styles: ${PROMPT_STYLES.join(", ")}.`,
-      });
-    }
-    const pythonPackages = values["python-packages"];
-    if (pythonPackages !== undefined && !existsSync(join(pythonPackages, "pyodide-lock.json"))) {
-      throw new UsageError({
-        message: `--python-packages ${pythonPackages}: no pyodide-lock.json there; give a folder of Pyodide wheels with their lock file.`,
-      });
-    }
-    const sandbox = resolveSandbox(
-      values.sandbox,
-      pythonPackages ? { pythonPackages: resolve(pythonPackages) } : {},
-    );
-    if (!sandbox.isolated)
+    const { query, contextPaths, strategyName, options } = await readRunOptions(values, io);
+    const json = values.json === true;
+    let progress: ReturnType<typeof trackProgress> | undefined;
+    let trace: TraceWriter | undefined;
+    const strategy = resolveStrategy(strategyName, {
+      ...options,
+      onEvent: (event) => {
+        trace?.listener(event);
+        progress?.listener(event);
+      },
+    });
+    if (!options.sandbox?.isolated) {
       writeLine(
         io.stderr,
-        `warning: the ${sandbox.name} sandbox is not isolated; use it only for trusted inputs.`,
+        `warning: the ${options.sandbox?.name} sandbox is not isolated; use it only for trusted inputs.`,
       );
+    }
     const context = await loadContext(contextPaths);
-
     const controller = new AbortController();
     const onInterrupt = () => {
       if (controller.signal.aborted) process.exit(130);
@@ -235,33 +264,17 @@ export const runCommand: Command = {
       controller.abort();
     };
     process.on("SIGINT", onInterrupt);
-    const trace =
-      values.trace === undefined
-        ? undefined
-        : createJsonlTraceWriter(values.trace, collectSecrets(io.env, [values["api-key"]]));
-    const progress = trackProgress(io, values.json === true);
     try {
-      const strategy = resolveStrategy(strategyName, {
-        promptStyle,
-        model,
-        ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
-        ...(Object.keys(named).length > 0 ? { models: named } : {}),
-        sandbox,
-        limits: Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined)),
-        settings,
-        ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
-        ...(values["cache-dir"] ? { responseCache: new DiskResponseCache(values["cache-dir"]) } : {}),
-        onEvent: (event) => {
-          trace?.listener(event);
-          progress.listener(event);
-        },
-      });
+      progress = trackProgress(io, json);
+      if (values.trace !== undefined) {
+        trace = createJsonlTraceWriter(values.trace, collectSecrets(io.env, [values["api-key"]]));
+      }
       const result = await strategy.run({ context, query, signal: controller.signal });
       progress.stop();
-      printResult(result, io, values.json === true);
+      printResult(result, io, json);
       return result.status === "completed" ? EXIT.ok : EXIT.failed;
     } finally {
-      progress.stop();
+      progress?.stop();
       trace?.close();
       process.off("SIGINT", onInterrupt);
       if (context instanceof FileText) context.close();
