@@ -120,6 +120,37 @@ describe("rlm run", () => {
     expect(result.stdout).toBe("31337\n");
   });
 
+  it("turns the goal header and the sub-call cache off on request", async () => {
+    await using server = await startScriptedServer({
+      replies: (request) =>
+        request.body?.model === "sub"
+          ? { text: "fine" }
+          : { text: repl("const a = llm_query('same')\nconst b = llm_query('same')\nFINAL(a + b)") },
+    });
+    writeFileSync(join(root, "flags.txt"), "x");
+    const result = await rlm([
+      "run",
+      "--context",
+      "flags.txt",
+      "--query",
+      "the overall question",
+      "--model",
+      "openai-compatible:root",
+      "--sub-model",
+      "openai-compatible:sub",
+      "--base-url",
+      server.url,
+      "--no-goal-header",
+      "--no-subcall-cache",
+    ]);
+    expect(result.stdout).toBe("finefine\n");
+    const subPrompts = server.requests
+      .filter((request) => request.body?.model === "sub")
+      .map((request) => JSON.stringify(request.body?.messages));
+    expect(subPrompts).toHaveLength(2);
+    for (const prompt of subPrompts) expect(prompt).not.toContain("the overall question");
+  });
+
   it("reads the context from standard input with --context -", async () => {
     await using server = await startScriptedServer({
       replies: () => ({ text: repl("FINAL(context.trim().split('\\n').length)") }),

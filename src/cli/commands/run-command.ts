@@ -51,6 +51,8 @@ Strategy, sandbox and limits:
   --max-tokens N        stop after this many tokens in all
   --timeout S           wall time of the run in seconds
   --concurrency N       sub-calls in flight at once (default 16)
+  --no-goal-header      do not prefix sub-call prompts with the overall question
+  --no-subcall-cache    send identical sub-calls again instead of reusing the answer
 Output:
   --trace FILE          write every event to a JSONL trace (see \`rlm trace show\`)
   --json                print {answer, status, usage, iterations, subcalls, durationMs} on stdout
@@ -80,6 +82,8 @@ const OPTIONS = {
   "max-tokens": { type: "string" },
   timeout: { type: "string" },
   concurrency: { type: "string" },
+  "no-goal-header": { type: "boolean" },
+  "no-subcall-cache": { type: "boolean" },
   trace: { type: "string" },
   json: { type: "boolean" },
 } as const;
@@ -223,6 +227,8 @@ async function readRunOptions(values: RunValues, io: CliIo) {
     limits,
     settings,
     promptStyle,
+    goalHeader: values["no-goal-header"] !== true,
+    subcallCache: values["no-subcall-cache"] !== true,
     ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
     ...(values["cache-dir"] ? { responseCache: new DiskResponseCache(values["cache-dir"]) } : {}),
   };
