@@ -177,6 +177,26 @@ describe("RLM with scripted models", () => {
     expect(root.calls[1]?.lastUserText).toContain("this REPL runs JavaScript");
   });
 
+  it("shortens old cell outputs when the conversation nears the root model's window", async () => {
+    const root = rootModel((call) =>
+      call.messages.filter((message) => message.role === "assistant").length < 6
+        ? repl("print('y'.repeat(5000))")
+        : repl("FINAL('done')"),
+    );
+    const result = await createRLM({ model: root, contextWindows: { root: 10_000 } }).run({
+      context: "x",
+      query: "q",
+    });
+    expect(result.status).toBe("completed");
+    const last = root.calls.at(-1);
+    const size = last?.messages.reduce((sum, message) => sum + message.text.length, 0) ?? 0;
+    expect(size).toBeLessThan(10_000 * 3 * 0.75);
+    expect(last?.messages.map((message) => message.text).join("")).toContain(
+      "dropped to fit the model's window",
+    );
+    expect(last?.messages.at(-1)?.text).toContain("y".repeat(5000));
+  });
+
   it("validates the answer against a schema and lets the model retry", async () => {
     const root = rootModel([repl("FINAL({ total: 'three' })"), repl("FINAL({ total: 3 })")]);
     const schema = z.object({ total: z.number() });

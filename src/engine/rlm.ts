@@ -16,6 +16,7 @@ import { Semaphore } from "../shared/semaphore.ts";
 import type { CellResult, Sandbox, SandboxLimits, SandboxSession } from "../spec/sandbox.ts";
 import type { StandardSchemaV1 } from "../spec/standard-schema.ts";
 import { Budget } from "./budget.ts";
+import { compactHistory } from "./compact-history.ts";
 import { extractCodeBlocks, findProseFinal, proseOf } from "./parse-reply.ts";
 import { firstMessage, lastCallMessage, NUDGE, type PromptStyle, systemPrompt } from "./prompts.ts";
 import { createReplFunctions } from "./repl-functions.ts";
@@ -400,6 +401,11 @@ export class RLM {
       ),
     });
     const messages: ModelMessage[] = [{ role: "user", content: firstMessage(request.query, metadata) }];
+    // About 3 characters a token, with a quarter of the window left for the reply.
+    const rootWindowChars =
+      contextWindowOf(this.root.resolved.provider, this.root.resolved.modelId, this.options.contextWindows) *
+      3 *
+      0.75;
     let lastProse: string | undefined;
     const stopped = (iterations: number): RunOutcome | undefined => {
       const stop = budget.stopReason();
@@ -414,7 +420,8 @@ export class RLM {
     };
     const callRoot = async (iterations: number) => {
       try {
-        const response = await this.root.generate({ system, messages, signal: budget.signal });
+        const conversation = compactHistory(messages, rootWindowChars - system.length);
+        const response = await this.root.generate({ system, messages: conversation, signal: budget.signal });
         record(this.root.label, response.usage);
         return response;
       } catch (error) {
