@@ -116,7 +116,8 @@ async function endToEnd(): Promise<Measurement[]> {
           ? { text: repl("FINAL(hit.match.match(/\\d+/)[0])") }
           : { text: repl("const hit = grep('magic number is (\\\\d+)')[0]\nprint(hit.line)") },
     });
-    const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+    // The shipped CLI (dist/, built by `prebench`), as users run it through `npx rlm`.
+    const main = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
     const plainScript = `const t=require('node:fs').readFileSync(${JSON.stringify(path)},'utf8');const m=t.match(/magic number is (\\d+)/);if(m[1]!=='7781234')process.exit(1)`;
     const time = async (args: string[]) => {
       const started = performance.now();
