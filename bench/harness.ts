@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -38,13 +38,25 @@ function formatValue(value: number): string {
 /** Runs the benchmarks in order, prints a table, and writes bench/results/latest.{json,md}. */
 export async function runBenchmarks(benchmarks: Benchmark[], filter?: string): Promise<void> {
   const selected = benchmarks.filter((benchmark) => filter === undefined || benchmark.name.includes(filter));
-  const rows: Array<Measurement & { benchmark: string }> = [];
+  const directory = join(dirname(fileURLToPath(import.meta.url)), "results");
+  const latest = join(directory, "latest.json");
+  // A filtered run replaces only its own benchmarks' rows; the others stay as the last run left them.
+  const ran = new Set(selected.map((benchmark) => benchmark.name));
+  const kept: Array<Measurement & { benchmark: string }> = existsSync(latest)
+    ? (JSON.parse(readFileSync(latest, "utf8")).rows ?? []).filter(
+        (row: { benchmark: string }) => !ran.has(row.benchmark),
+      )
+    : [];
+  const fresh: Array<Measurement & { benchmark: string }> = [];
   for (const benchmark of selected) {
     process.stderr.write(`running ${benchmark.name}...\n`);
-    for (const measurement of await benchmark.run()) rows.push({ benchmark: benchmark.name, ...measurement });
+    for (const measurement of await benchmark.run())
+      fresh.push({ benchmark: benchmark.name, ...measurement });
   }
+  const order = benchmarks.map((benchmark) => benchmark.name);
+  const rows = [...kept, ...fresh].sort((a, b) => order.indexOf(a.benchmark) - order.indexOf(b.benchmark));
   const lines = [
-    `Benchmarks, ${new Date().toISOString()}, Node ${process.version}, ${process.platform}/${process.arch}`,
+    `Benchmarks, ${new Date().toISOString()} (this run: ${[...ran].join(", ")}), Node ${process.version}, ${process.platform}/${process.arch}`,
     "",
     "| benchmark | measure | value | unit | baseline | goal |",
     "|---|---|---|---|---|---|",
@@ -55,7 +67,6 @@ export async function runBenchmarks(benchmarks: Benchmark[], filter?: string): P
   ];
   const report = lines.join("\n");
   console.log(report);
-  const directory = join(dirname(fileURLToPath(import.meta.url)), "results");
   mkdirSync(directory, { recursive: true });
   writeFileSync(
     join(directory, "latest.json"),
