@@ -37,7 +37,11 @@ function formatValue(value: number): string {
 
 /** Runs the benchmarks in order, prints a table, and writes bench/results/latest.{json,md}. */
 export async function runBenchmarks(benchmarks: Benchmark[], filter?: string): Promise<void> {
-  const selected = benchmarks.filter((benchmark) => filter === undefined || benchmark.name.includes(filter));
+  const exact = benchmarks.filter((benchmark) => benchmark.name === filter);
+  const selected =
+    exact.length > 0
+      ? exact
+      : benchmarks.filter((benchmark) => filter === undefined || benchmark.name.includes(filter));
   const directory = join(dirname(fileURLToPath(import.meta.url)), "results");
   const latest = join(directory, "latest.json");
   // A filtered run replaces only its own benchmarks' rows; the others stay as the last run left them.
@@ -56,7 +60,7 @@ export async function runBenchmarks(benchmarks: Benchmark[], filter?: string): P
   const order = benchmarks.map((benchmark) => benchmark.name);
   const rows = [...kept, ...fresh].sort((a, b) => order.indexOf(a.benchmark) - order.indexOf(b.benchmark));
   const lines = [
-    `Benchmarks, ${new Date().toISOString()} (this run: ${[...ran].join(", ")}), Node ${process.version}, ${process.platform}/${process.arch}`,
+    `Benchmarks, last updated ${new Date().toISOString()} by a run of ${[...ran].join(", ")}, Node ${process.version}, ${process.platform}/${process.arch}`,
     "",
     "| benchmark | measure | value | unit | baseline | goal |",
     "|---|---|---|---|---|---|",

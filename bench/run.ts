@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { engineBenchmark } from "./engine.bench.ts";
 import { fileContextBenchmark } from "./file-context.bench.ts";
 import { runBenchmarks } from "./harness.ts";
@@ -6,15 +8,24 @@ import { pythonBenchmark } from "./python.bench.ts";
 import { sandboxBenchmark } from "./sandbox.bench.ts";
 import { strategiesBenchmark } from "./strategies.bench.ts";
 
-/** `npm run bench [-- name-filter]` */
-await runBenchmarks(
-  [
-    modelClientBenchmark,
-    sandboxBenchmark,
-    fileContextBenchmark,
-    engineBenchmark,
-    strategiesBenchmark,
-    pythonBenchmark,
-  ],
-  process.argv[2],
-);
+const BENCHMARKS = [
+  modelClientBenchmark,
+  sandboxBenchmark,
+  fileContextBenchmark,
+  engineBenchmark,
+  strategiesBenchmark,
+  pythonBenchmark,
+];
+
+/**
+ * `npm run bench` runs every benchmark, each in a process of its own so that one benchmark's memory does not
+ * slow the next; `npm run bench -- NAME` runs the benchmarks whose name contains NAME in this process.
+ */
+const filter = process.argv[2];
+if (filter === undefined) {
+  for (const benchmark of BENCHMARKS) {
+    execFileSync(process.execPath, [fileURLToPath(import.meta.url), benchmark.name], { stdio: "inherit" });
+  }
+} else {
+  await runBenchmarks(BENCHMARKS, filter);
+}
