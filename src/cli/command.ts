@@ -5,7 +5,7 @@ export interface Command {
   name: string;
   /** One line for `rlm --help`. */
   summary: string;
-  /** Full text for `rlm <name> --help`. */
+  /** Full text for `rlm <name> --help` (printed by the dispatcher; commands do not handle --help). */
   help: string;
   /** Runs the command and resolves to its exit code. Throws RlmError for user errors. */
   run(args: string[], io: CliIo): Promise<number>;

@@ -64,6 +64,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         message: `Unknown command "${first}". Commands: ${COMMANDS.map((known) => known.name).join(", ")}. Run \`rlm --help\`.`,
       });
     }
+    if (rest.includes("--help") || rest.includes("-h")) {
+      writeLine(io.stdout, command.help);
+      return EXIT.ok;
+    }
     return await command.run(rest, io);
   } catch (error) {
     return reportError(error, io, debug);

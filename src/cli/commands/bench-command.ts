@@ -72,10 +72,6 @@ export const benchCommand: Command = {
       out: { type: "string" },
       list: { type: "boolean" },
     });
-    if (values.help) {
-      writeLine(io.stdout, HELP);
-      return EXIT.ok;
-    }
     if (values.list) {
       for (const suite of SUITES) writeLine(io.stdout, `${suite.name.padEnd(14)}${suite.description}`);
       return EXIT.ok;

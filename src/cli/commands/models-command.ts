@@ -37,10 +37,6 @@ export const modelsCommand: Command = {
       json: { type: "boolean" },
       "base-url": { type: "string" },
     });
-    if (values.help) {
-      writeLine(io.stdout, HELP);
-      return EXIT.ok;
-    }
     const progress = startProgress(io, "checking providers", { json: values.json });
     const report = await describeProviders({ env: io.env, baseUrl: values["base-url"] }).finally(() =>
       progress.stop(),

@@ -241,10 +241,6 @@ export const runCommand: Command = {
   help: HELP,
   async run(args, io) {
     const { values } = parseOptions("run", args, OPTIONS);
-    if (values.help) {
-      writeLine(io.stdout, HELP);
-      return EXIT.ok;
-    }
     const { query, contextPaths, strategyName, options } = await readRunOptions(values, io);
     const json = values.json === true;
     let progress: ReturnType<typeof trackProgress> | undefined;

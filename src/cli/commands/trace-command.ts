@@ -50,10 +50,6 @@ export const traceCommand: Command = {
       { out: { type: "string" }, context: { type: "string", multiple: true }, sandbox: { type: "string" } },
       true,
     );
-    if (values.help) {
-      writeLine(io.stdout, HELP);
-      return EXIT.ok;
-    }
     const [action, path, ...extra] = positionals;
     if (
       action === undefined ||
