@@ -35,3 +35,12 @@ export function positiveNumber(name: string, value: string | undefined): number 
   }
   return parsed;
 }
+
+/** Parses a positive whole-number option, or throws a UsageError naming it. */
+export function positiveInteger(name: string, value: string | undefined): number | undefined {
+  const parsed = positiveNumber(name, value);
+  if (parsed !== undefined && !Number.isInteger(parsed)) {
+    throw new UsageError({ message: `--${name} must be a whole number, got "${value}".` });
+  }
+  return parsed;
+}

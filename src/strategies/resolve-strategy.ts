@@ -22,12 +22,16 @@ const STRATEGIES: Record<string, StrategyFactory> = {
 export const STRATEGY_NAMES = Object.keys(STRATEGIES);
 
 /** The one place a `--strategy` name becomes a Strategy; all take the same options as the RLM. */
-export function resolveStrategy(name: string, options: RLMOptions): Strategy {
-  const factory = STRATEGIES[name];
-  if (factory === undefined) {
+/** Throws a ConfigError listing the known strategies when `name` is not one of them. */
+export function checkStrategyName(name: string): void {
+  if (STRATEGIES[name] === undefined) {
     throw new ConfigError({
       message: `Unknown strategy "${name}". Known strategies: ${STRATEGY_NAMES.join(", ")}.`,
     });
   }
-  return factory(options);
+}
+
+export function resolveStrategy(name: string, options: RLMOptions): Strategy {
+  checkStrategyName(name);
+  return (STRATEGIES[name] as StrategyFactory)(options);
 }

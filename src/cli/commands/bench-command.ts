@@ -7,11 +7,11 @@ import { findDefaultModel } from "../../models/default-model.ts";
 import { loadPriceTable } from "../../models/prices.ts";
 import { DiskResponseCache } from "../../models/response-cache.ts";
 import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
-import { STRATEGY_NAMES } from "../../strategies/resolve-strategy.ts";
+import { checkStrategyName, STRATEGY_NAMES } from "../../strategies/resolve-strategy.ts";
 import { writeLine } from "../cli-io.ts";
 import type { Command } from "../command.ts";
 import { EXIT } from "../exit-codes.ts";
-import { parseOptions, positiveNumber } from "../parse-options.ts";
+import { parseOptions, positiveInteger, positiveNumber } from "../parse-options.ts";
 import { startProgress } from "../progress.ts";
 
 const HELP = `Usage: rlm bench --suite a,b --sizes 8k,32k --strategies direct,rlm --tasks N --model SPEC --out DIR
@@ -86,23 +86,17 @@ export const benchCommand: Command = {
       return suite;
     });
     const strategies = list(values.strategies, "rlm");
-    for (const name of strategies) {
-      if (!STRATEGY_NAMES.includes(name)) {
-        throw new UsageError({
-          message: `Unknown strategy "${name}". Strategies: ${STRATEGY_NAMES.join(", ")}.`,
-        });
-      }
-    }
+    for (const name of strategies) checkStrategyName(name);
     const sizes = list(values.sizes, "8k").map(parseSize);
     const sandbox = resolveSandbox(values.sandbox);
     if (values.out === undefined)
       throw new UsageError({ message: "Give the output directory with --out DIR." });
-    const tasks = positiveNumber("tasks", values.tasks) ?? 5;
+    const tasks = positiveInteger("tasks", values.tasks) ?? 5;
     const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
     const model = values.model ?? (await findDefaultModel(settings));
     const timeout = positiveNumber("timeout", values.timeout);
-    const concurrency = positiveNumber("concurrency", values.concurrency);
-    const maxIterations = positiveNumber("max-iterations", values["max-iterations"]);
+    const concurrency = positiveInteger("concurrency", values.concurrency);
+    const maxIterations = positiveInteger("max-iterations", values["max-iterations"]);
 
     const controller = new AbortController();
     const onInterrupt = () => {
@@ -116,9 +110,9 @@ export const benchCommand: Command = {
         suites,
         sizes,
         strategies,
-        tasks: Math.floor(tasks),
+        tasks,
         out: resolve(values.out),
-        seed: values.seed === undefined ? 1 : Math.floor(positiveNumber("seed", values.seed) ?? 1),
+        seed: positiveInteger("seed", values.seed) ?? 1,
         signal: controller.signal,
         run: {
           model,
@@ -127,8 +121,8 @@ export const benchCommand: Command = {
           sandbox,
           limits: {
             ...(timeout === undefined ? {} : { timeoutMs: timeout * 1000 }),
-            ...(concurrency === undefined ? {} : { concurrency: Math.floor(concurrency) }),
-            ...(maxIterations === undefined ? {} : { maxIterations: Math.floor(maxIterations) }),
+            ...(concurrency === undefined ? {} : { concurrency }),
+            ...(maxIterations === undefined ? {} : { maxIterations }),
           },
           ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
           ...(values["cache-dir"] ? { responseCache: new DiskResponseCache(values["cache-dir"]) } : {}),

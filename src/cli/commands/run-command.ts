@@ -13,12 +13,12 @@ import { collectSecrets } from "../../models/redact-secrets.ts";
 import { DiskResponseCache } from "../../models/response-cache.ts";
 import { formatCost } from "../../models/usage.ts";
 import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
-import { resolveStrategy, STRATEGY_NAMES } from "../../strategies/resolve-strategy.ts";
+import { checkStrategyName, resolveStrategy } from "../../strategies/resolve-strategy.ts";
 import { createJsonlTraceWriter, type TraceWriter } from "../../trace/jsonl-trace.ts";
 import { type CliIo, writeLine } from "../cli-io.ts";
 import type { Command } from "../command.ts";
 import { EXIT } from "../exit-codes.ts";
-import { parseOptions, positiveNumber } from "../parse-options.ts";
+import { parseOptions, positiveInteger, positiveNumber } from "../parse-options.ts";
 import { startProgress } from "../progress.ts";
 
 const HELP = `Usage: rlm run --context <file|dir|glob|-> --query <text> [options]
@@ -87,14 +87,6 @@ const OPTIONS = {
   trace: { type: "string" },
   json: { type: "boolean" },
 } as const;
-
-function integer(name: string, value: string | undefined): number | undefined {
-  const parsed = positiveNumber(name, value);
-  if (parsed !== undefined && !Number.isInteger(parsed)) {
-    throw new UsageError({ message: `--${name} must be a whole number, got "${value}".` });
-  }
-  return parsed;
-}
 
 async function readQuery(values: { query?: string; "query-file"?: string }): Promise<string> {
   if (values.query !== undefined && values["query-file"] !== undefined) {
@@ -181,21 +173,17 @@ async function readRunOptions(values: RunValues, io: CliIo) {
   const timeout = positiveNumber("timeout", values.timeout);
   const limits = Object.fromEntries(
     Object.entries({
-      maxIterations: integer("max-iterations", values["max-iterations"]),
-      maxSubcalls: integer("max-subcalls", values["max-subcalls"]),
-      maxDepth: integer("max-depth", values["max-depth"]),
+      maxIterations: positiveInteger("max-iterations", values["max-iterations"]),
+      maxSubcalls: positiveInteger("max-subcalls", values["max-subcalls"]),
+      maxDepth: positiveInteger("max-depth", values["max-depth"]),
       maxCostUsd: positiveNumber("max-cost", values["max-cost"]),
-      maxTokens: integer("max-tokens", values["max-tokens"]),
+      maxTokens: positiveInteger("max-tokens", values["max-tokens"]),
       timeoutMs: timeout === undefined ? undefined : timeout * 1000,
-      concurrency: integer("concurrency", values.concurrency),
+      concurrency: positiveInteger("concurrency", values.concurrency),
     }).filter(([, value]) => value !== undefined),
   );
   const strategyName = values.strategy ?? "rlm";
-  if (!STRATEGY_NAMES.includes(strategyName)) {
-    throw new UsageError({
-      message: `Unknown strategy "${strategyName}". Known strategies: ${STRATEGY_NAMES.join(", ")}.`,
-    });
-  }
+  checkStrategyName(strategyName);
   const promptStyle = (values["prompt-style"] ?? "rlmkit") as PromptStyle;
   if (!PROMPT_STYLES.includes(promptStyle)) {
     throw new UsageError({
