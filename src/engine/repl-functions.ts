@@ -5,6 +5,7 @@ import { countTokens } from "../sandboxes/host-helpers.ts";
 import type { Semaphore } from "../shared/semaphore.ts";
 import type { HostFunction } from "../spec/sandbox.ts";
 import type { Budget } from "./budget.ts";
+import { BudgetRefusal, meteredGenerate } from "./metered-call.ts";
 import { goalHeader } from "./prompts.ts";
 import type { RunEvent } from "./run-events.ts";
 import { withSubcallEvents } from "./subcall-events.ts";
@@ -28,6 +29,10 @@ export interface ReplFunctionsContext {
   emit: (event: RunEvent) => void;
   /** Books a call's usage to the budget and to this run and its ancestors. */
   record: (model: string, usage: CallUsage) => void;
+  /** Aborts when the run ends (FINAL, a limit, cancel): sub-calls still in flight are cancelled. */
+  signal: AbortSignal;
+  /** Registers a sub-call in flight, so the run waits for it to settle (and books its cost) before it ends. */
+  track: (work: Promise<unknown>) => void;
   /** Starts a child run (depth + 1) and resolves to its answer as text; undefined at the depth limit. */
   runChild?: (
     prompt: string,
@@ -38,6 +43,9 @@ export interface ReplFunctionsContext {
 
 /** Thrown inside the REPL for a prompt that cannot be sent (too large, bad arguments). */
 class SubcallRefusal extends Error {}
+
+/** The most prompts one batch call takes; checked before anything else is done with the batch. */
+export const MAX_BATCH_SIZE = 10_000;
 
 function text(value: unknown, what: string): string {
   if (typeof value === "string") return value;
@@ -110,17 +118,25 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
     if (refusal !== undefined) return `[llm_query not sent: ${refusal}]`;
     const pending = run.semaphore.run(() =>
       withSubcallEvents(run.emit, identity, async () => {
-        const response = await client.generate({ prompt, signal: run.budget.signal });
-        run.record(client.label, response.usage);
+        const response = await meteredGenerate(
+          run.budget,
+          client,
+          { prompt, signal: run.signal },
+          run.record,
+        );
         return { value: response.text, usage: response.usage };
       }),
     );
+    run.track(pending);
     run.cache?.set(key, pending);
     try {
       return await pending;
     } catch (error) {
       run.cache?.delete(key);
-      return `[llm_query error: ${error instanceof Error ? error.message : String(error)}]`;
+      const message = error instanceof Error ? error.message : String(error);
+      return error instanceof BudgetRefusal
+        ? `[llm_query not sent: ${message}]`
+        : `[llm_query error: ${message}]`;
     }
   };
 
@@ -139,17 +155,33 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
       promptChars: prompt.length,
     };
     try {
-      return await withSubcallEvents(run.emit, identity, async () => {
+      const pending = withSubcallEvents(run.emit, identity, async () => {
         const child = await runChild(prompt, subContext, callId);
         return { value: child.answer, usage: child.usage };
       });
+      run.track(pending);
+      return await pending;
     } catch (error) {
       return `[rlm_query error: ${error instanceof Error ? error.message : String(error)}]`;
     }
   };
 
-  const list = (value: unknown, what: string): unknown[] => {
+  /**
+   * A batch from the guest, checked before any work: an array of at most MAX_BATCH_SIZE items with no holes
+   * (a sparse array of length 2^32-1 would otherwise be walked hole by hole on the host).
+   */
+  const list = (value: unknown, what: string, optional = false): unknown[] => {
+    if (optional && (value === undefined || value === null)) return [];
     if (!Array.isArray(value)) throw new SubcallRefusal(`${what} takes an array of prompts`);
+    if (value.length > MAX_BATCH_SIZE) {
+      throw new SubcallRefusal(
+        `${what} takes at most ${MAX_BATCH_SIZE.toLocaleString("en-US")} items at once, got ${value.length.toLocaleString("en-US")}: send the batch in parts`,
+      );
+    }
+    for (let index = 0; index < value.length; index++) {
+      if (!(index in value))
+        throw new SubcallRefusal(`${what}: item ${index} of the array is missing (a sparse array)`);
+    }
     return value;
   };
 
@@ -167,7 +199,9 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
     },
     rlm_query: (prompt, subContext, options) => childCall(prompt, subContext, options),
     rlm_query_batched: (prompts, subContexts, options) => {
-      const contexts = Array.isArray(subContexts) ? subContexts : [];
+      const contexts = Array.isArray(subContexts)
+        ? list(subContexts, "rlm_query_batched contexts", true)
+        : [];
       return Promise.all(
         list(prompts, "rlm_query_batched").map((prompt, index) =>
           settle(() => childCall(prompt, contexts[index], options)),

@@ -266,8 +266,9 @@ describe("RLM with scripted models", () => {
         query: "q",
       });
       expect(result.status).toBe("budget_exceeded");
-      expect(root.calls).toHaveLength(3);
-      expect(result.usage.total.inputTokens + result.usage.total.outputTokens).toBe(2100);
+      // Each call reserves its prompt and an output cap first: the total stays under the limit (it was 2,100).
+      expect(root.calls.length).toBeGreaterThanOrEqual(1);
+      expect(result.usage.total.inputTokens + result.usage.total.outputTokens).toBeLessThanOrEqual(1500);
     });
 
     it("stops when the cost budget is spent", async () => {
@@ -302,7 +303,9 @@ describe("RLM with scripted models", () => {
         signal: controller.signal,
       });
       expect(result.status).toBe("cancelled");
-      expect(result.usage.total.calls).toBe(1);
+      // The call cancelled in flight is booked too, at its estimated prompt tokens, and the result says so.
+      expect(result.usage.total.calls).toBe(2);
+      expect(result.warnings?.join(" ")).toMatch(/cancelled in flight/);
     });
 
     it("reports a root model failure as failed", async () => {

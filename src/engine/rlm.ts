@@ -6,22 +6,23 @@ import type { FileText } from "../context/file-text.ts";
 import { ModelCallError } from "../errors/model-call-error.ts";
 import { contextWindowOf } from "../models/context-windows.ts";
 import { asModelClient, type ModelClient } from "../models/model-client.ts";
-import type { ModelSettings } from "../models/model-settings.ts";
+import { type ModelSettings, settingsForModel } from "../models/model-settings.ts";
 import type { PriceTable } from "../models/prices.ts";
 import type { LanguageModelInstance } from "../models/resolve-model.ts";
 import type { ResponseCache } from "../models/response-cache.ts";
-import type { CallUsage, UsageTotals } from "../models/usage.ts";
+import { type CallUsage, emptyUsageTotals, type UsageTotals } from "../models/usage.ts";
 import { createIsolatedVmSandbox, DEFAULT_LIMITS } from "../sandboxes/isolated-vm/isolated-vm-sandbox.ts";
 import { Semaphore } from "../shared/semaphore.ts";
 import type { CellResult, Sandbox, SandboxLimits, SandboxSession } from "../spec/sandbox.ts";
 import type { StandardSchemaV1 } from "../spec/standard-schema.ts";
 import { Budget } from "./budget.ts";
 import { compactHistory } from "./compact-history.ts";
+import { BudgetRefusal, meteredGenerate, requirePrices } from "./metered-call.ts";
 import { extractCodeBlocks, findProseFinal, proseOf } from "./parse-reply.ts";
 import { firstMessage, lastCallMessage, NUDGE, type PromptStyle, systemPrompt } from "./prompts.ts";
 import { createReplFunctions } from "./repl-functions.ts";
 import type { IterationEndEvent, RunEvent, RunEventListener } from "./run-events.ts";
-import { DEFAULT_RUN_LIMITS, type RunLimits } from "./run-limits.ts";
+import { DEFAULT_RUN_LIMITS, type RunLimits, validateLimits } from "./run-limits.ts";
 
 export type ModelInput = string | LanguageModelInstance | ModelClient;
 
@@ -45,8 +46,15 @@ export interface RLMOptions {
   limits?: RunLimits;
   /** Per-cell sandbox limits (CPU time, memory, output size). */
   sandboxLimits?: SandboxLimits;
-  /** For model spec strings: base URL and key when the environment does not hold them. */
+  /**
+   * For model spec strings: base URL and key when the environment does not hold them. They are the root model's;
+   * another model gets them only when it is of the same provider (a key never goes to another provider's host).
+   */
   settings?: ModelSettings;
+  /** Base URL and key of the sub-model, when it needs its own. */
+  subModelSettings?: ModelSettings;
+  /** Base URL and key of named models, by name. */
+  modelSettings?: Record<string, ModelSettings>;
   prices?: PriceTable;
   /** On-disk (or any) cache of model responses, for reproducible runs. */
   responseCache?: ResponseCache;
@@ -84,6 +92,8 @@ export interface RunResult {
   error?: string;
   /** When the run ended without an answer: the prose of the root model's last reply. */
   partialAnswer?: string;
+  /** Honest notes on the totals (a server counted more than was reserved; usage estimated for cancelled calls). */
+  warnings?: string[];
 }
 
 /** What all runs of one tree share. */
@@ -163,20 +173,36 @@ export class RLM {
   private readonly sandbox: Sandbox;
   private readonly limits: RunLimits & typeof DEFAULT_RUN_LIMITS;
 
+  /** Throws a UsageError for invalid limits and a ConfigError for a cost limit over a model of unknown price. */
   constructor(options: RLMOptions) {
+    validateLimits({ run: options.limits, sandbox: options.sandboxLimits });
     this.options = options;
-    this.root = this.client(options.model);
-    this.sub = options.subModel === undefined ? this.root : this.client(options.subModel);
+    this.root = this.client(options.model, options.settings);
+    this.sub =
+      options.subModel === undefined
+        ? this.root
+        : this.client(
+            options.subModel,
+            settingsForModel(options.subModel, options.model, options.settings, options.subModelSettings),
+          );
     this.named = Object.fromEntries(
-      Object.entries(options.models ?? {}).map(([name, model]) => [name, this.client(model)]),
+      Object.entries(options.models ?? {}).map(([name, model]) => [
+        name,
+        this.client(
+          model,
+          settingsForModel(model, options.model, options.settings, options.modelSettings?.[name]),
+        ),
+      ]),
     );
     this.sandbox = options.sandbox ?? createIsolatedVmSandbox();
     this.limits = { ...DEFAULT_RUN_LIMITS, ...options.limits };
+    if (this.limits.maxCostUsd !== undefined)
+      requirePrices([this.root, this.sub, ...Object.values(this.named)]);
   }
 
-  private client(model: ModelInput): ModelClient {
+  private client(model: ModelInput, settings: ModelSettings | undefined): ModelClient {
     return asModelClient(model, {
-      settings: this.options.settings,
+      settings,
       prices: this.options.prices,
       cache: this.options.responseCache,
     });
@@ -202,6 +228,29 @@ export class RLM {
 
   private async runWith(request: RunRequest, listeners: RunEventListener[]): Promise<RunResult> {
     const started = performance.now();
+    try {
+      return await this.runTree(request, listeners, started);
+    } catch (error) {
+      // run() never rejects: whatever escaped becomes a failed result.
+      return {
+        answer: null,
+        status: "failed",
+        usage: { total: emptyUsageTotals(), byModel: {} },
+        iterations: 0,
+        subcalls: 0,
+        depth: 0,
+        durationMs: performance.now() - started,
+        trace: [],
+        error: error instanceof Error ? error.message : String(error),
+      };
+    }
+  }
+
+  private async runTree(
+    request: RunRequest,
+    listeners: RunEventListener[],
+    started: number,
+  ): Promise<RunResult> {
     const tree: RunTree = {
       budget: new Budget(this.limits, request.signal),
       semaphore: new Semaphore(this.limits.concurrency),
@@ -209,8 +258,9 @@ export class RLM {
       events: [],
       listeners: this.options.onEvent ? [this.options.onEvent, ...listeners] : listeners,
     };
-    const outcome = await this.runNode(request, tree, 0, undefined, undefined, undefined);
+    const outcome = await this.runNode(request, tree, 0, undefined, undefined, undefined, undefined);
     const { budget } = tree;
+    const warnings = budget.notes();
     return {
       answer: outcome.answer,
       status: outcome.status,
@@ -222,6 +272,7 @@ export class RLM {
       trace: tree.events,
       ...(outcome.error === undefined ? {} : { error: outcome.error }),
       ...(outcome.partialAnswer === undefined ? {} : { partialAnswer: outcome.partialAnswer }),
+      ...(warnings.length === 0 ? {} : { warnings }),
     };
   }
 
@@ -263,8 +314,17 @@ export class RLM {
     parentRunId: string | undefined,
     parentCallId: string | undefined,
     parentAccount: ((usage: CallUsage) => void) | undefined,
+    parentSignal: AbortSignal | undefined,
   ): Promise<RunOutcome> {
     const runId = randomUUID();
+    // Ends this run's sub-calls (and child runs) still in flight when it finishes, e.g. after FINAL.
+    const ending = new AbortController();
+    const signal = AbortSignal.any([
+      tree.budget.signal,
+      ending.signal,
+      ...(parentSignal ? [parentSignal] : []),
+    ]);
+    const inFlight = new Set<Promise<unknown>>();
     const spent: CallUsage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, costUsd: 0 };
     const account = (usage: CallUsage) => {
       spent.inputTokens += usage.inputTokens;
@@ -329,6 +389,14 @@ export class RLM {
       cache: tree.cache,
       emit: (event) => this.emit(tree, event),
       record,
+      signal,
+      track: (work) => {
+        inFlight.add(work);
+        void work.then(
+          () => inFlight.delete(work),
+          () => inFlight.delete(work),
+        );
+      },
       ...(recursive
         ? {
             runChild: async (prompt: string, subContext: unknown, callId: string) => {
@@ -343,6 +411,7 @@ export class RLM {
                 runId,
                 callId,
                 account,
+                signal,
               );
               const usage = child.usage ?? {
                 inputTokens: 0,
@@ -373,8 +442,13 @@ export class RLM {
     }
 
     try {
-      return finish(await this.loop(request, tree, base, session, metadata, recursive, record));
+      const outcome = await this.loop(request, tree, base, session, metadata, recursive, record, signal);
+      // Sub-calls the code left running are cancelled and waited for, so their cost and events are in the result.
+      ending.abort();
+      await Promise.allSettled([...inFlight]);
+      return finish(outcome);
     } finally {
+      ending.abort();
       session.dispose();
     }
   }
@@ -387,6 +461,7 @@ export class RLM {
     metadata: ReturnType<typeof describeContext>,
     recursive: boolean,
     record: (model: string, usage: CallUsage) => void,
+    signal: AbortSignal,
   ): Promise<RunOutcome> {
     const { budget } = tree;
     const system = systemPrompt({
@@ -421,12 +496,19 @@ export class RLM {
     const callRoot = async (iterations: number) => {
       try {
         const conversation = compactHistory(messages, rootWindowChars - system.length);
-        const response = await this.root.generate({ system, messages: conversation, signal: budget.signal });
-        record(this.root.label, response.usage);
-        return response;
+        return await meteredGenerate(budget, this.root, { system, messages: conversation, signal }, record);
       } catch (error) {
         const early = stopped(iterations);
         if (early) return early;
+        if (error instanceof BudgetRefusal) {
+          return {
+            answer: null,
+            status: "budget_exceeded",
+            iterations,
+            error: error.message,
+            ...(lastProse ? { partialAnswer: lastProse } : {}),
+          } satisfies RunOutcome;
+        }
         const message =
           error instanceof ModelCallError ? error.message : `root model failed: ${String(error)}`;
         return { answer: null, status: "failed", iterations, error: message } satisfies RunOutcome;
@@ -448,7 +530,7 @@ export class RLM {
       const feedback: string[] = [];
       let final: { value: unknown } | undefined;
       for (const block of extractCodeBlocks(reply, FENCE_TAGS[this.sandbox.language])) {
-        const cell = await session.execute(block.code, { signal: budget.signal });
+        const cell = await session.execute(block.code, { signal });
         cells.push({
           code: block.code,
           output: cell.output,

@@ -39,7 +39,8 @@ export async function withSubcallEvents<T>(
       ...identity,
       ok: false,
       cached: false,
-      usage: NO_USAGE,
+      // A call cancelled in flight carries the usage booked for it (its estimated prompt tokens).
+      usage: (error as { usage?: CallUsage } | null)?.usage ?? NO_USAGE,
       latencyMs: performance.now() - started,
       error: error instanceof Error ? error.message : String(error),
     });

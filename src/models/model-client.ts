@@ -5,7 +5,7 @@ import { generateText, type LanguageModelUsage, type ModelMessage, streamText } 
 import { ModelCallError } from "../errors/model-call-error.ts";
 import type { ModelCallEvent, ModelCallListener } from "./model-events.ts";
 import type { ModelSettings } from "./model-settings.ts";
-import { DEFAULT_PRICES, findPrice, type PriceTable, priceCall } from "./prices.ts";
+import { DEFAULT_PRICES, findPrice, type ModelPrice, type PriceTable, priceCall } from "./prices.ts";
 import { collectSecrets, redactSecrets } from "./redact-secrets.ts";
 import { type LanguageModelInstance, type ResolvedModel, resolveModel } from "./resolve-model.ts";
 import { type CachedResponse, type ResponseCache, requestCacheKey } from "./response-cache.ts";
@@ -91,6 +91,11 @@ export class ModelClient {
   /** `provider:modelId`. */
   get label(): string {
     return this.resolved.label;
+  }
+
+  /** The model's price per million tokens, or undefined when no price table entry matches. */
+  get price(): ModelPrice | undefined {
+    return findPrice(this.prices, this.resolved.provider, this.resolved.modelId);
   }
 
   /** Adds a listener; returns a function that removes it. */

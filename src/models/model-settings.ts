@@ -39,3 +39,29 @@ export function ollamaBaseUrl(settings: ModelSettings): string {
 export function stripTrailingSlash(url: string): string {
   return url.replace(/\/+$/, "");
 }
+
+/** The provider part of a spec string (`openai` of `openai:gpt-5-mini`), or undefined for anything else. */
+function providerOf(model: unknown): string | undefined {
+  if (typeof model !== "string") return undefined;
+  const colon = model.indexOf(":");
+  return colon > 0 ? model.slice(0, colon).trim() : undefined;
+}
+
+/**
+ * The settings one model of a run gets. A base URL and key belong to one model: the shared settings (given for the
+ * root model) reach another model only when it is of the root's provider (the same host and key). A model of
+ * another provider gets only the environment, unless it has settings of its own, so a provider's key is never
+ * sent to another provider's host.
+ */
+export function settingsForModel(
+  model: unknown,
+  root: unknown,
+  shared: ModelSettings | undefined,
+  own?: ModelSettings,
+): ModelSettings | undefined {
+  if (own !== undefined) return { ...(shared?.env === undefined ? {} : { env: shared.env }), ...own };
+  if (shared === undefined || model === root) return shared;
+  const provider = providerOf(model);
+  if (provider !== undefined && provider === providerOf(root)) return shared;
+  return shared.env === undefined ? {} : { env: shared.env };
+}

@@ -5,6 +5,7 @@ import { createMapReduceStrategy } from "./mapreduce.ts";
 import { createMemAgentStrategy } from "./memagent.ts";
 import { createRagStrategy } from "./rag.ts";
 import type { Strategy } from "./strategy.ts";
+import { checkStrategyOptions } from "./strategy-session.ts";
 
 type StrategyFactory = (options: RLMOptions) => Strategy;
 
@@ -31,7 +32,9 @@ export function checkStrategyName(name: string): void {
   }
 }
 
+/** Throws for an unknown name, invalid limits, or a cost limit over a model of unknown price. */
 export function resolveStrategy(name: string, options: RLMOptions): Strategy {
   checkStrategyName(name);
+  checkStrategyOptions(options);
   return (STRATEGIES[name] as StrategyFactory)(options);
 }

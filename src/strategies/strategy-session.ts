@@ -1,13 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { contextLength } from "../context/context-text.ts";
 import { Budget } from "../engine/budget.ts";
+import { BudgetRefusal, meteredGenerate, requirePrices } from "../engine/metered-call.ts";
 import type { ModelInput, RunRequest, RunResult, RunStatus } from "../engine/rlm.ts";
 import type { RunEvent, RunEventListener } from "../engine/run-events.ts";
-import { DEFAULT_RUN_LIMITS, type RunLimits } from "../engine/run-limits.ts";
+import { DEFAULT_RUN_LIMITS, type RunLimits, validateLimits } from "../engine/run-limits.ts";
 import { withSubcallEvents } from "../engine/subcall-events.ts";
 import { contextWindowOf } from "../models/context-windows.ts";
 import { asModelClient, type ModelClient } from "../models/model-client.ts";
-import type { ModelSettings } from "../models/model-settings.ts";
+import { type ModelSettings, settingsForModel } from "../models/model-settings.ts";
 import type { PriceTable } from "../models/prices.ts";
 import type { ResponseCache } from "../models/response-cache.ts";
 import { Semaphore } from "../shared/semaphore.ts";
@@ -18,7 +19,10 @@ export interface StrategyOptions {
   /** The model for per-chunk calls (map, memory updates); default: the main model. */
   subModel?: ModelInput;
   limits?: RunLimits;
+  /** Base URL and key of the main model (and of a sub-model of the same provider). */
   settings?: ModelSettings;
+  /** Base URL and key of the sub-model, when it needs its own. */
+  subModelSettings?: ModelSettings;
   prices?: PriceTable;
   responseCache?: ResponseCache;
   /** Context windows in tokens by `provider:modelId` or modelId. */
@@ -51,14 +55,17 @@ export class StrategySession {
   private readonly runId = randomUUID();
   private readonly started = performance.now();
   steps = 0;
+  /** Aborted when the run ends: calls still in flight are cancelled, then waited for. */
+  private readonly ending = new AbortController();
+  private readonly signal: AbortSignal;
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(strategy: string, options: StrategyOptions, request: RunRequest) {
     this.options = options;
-    const defaults = { settings: options.settings, prices: options.prices, cache: options.responseCache };
-    this.main = asModelClient(options.model, defaults);
-    this.sub = options.subModel === undefined ? this.main : asModelClient(options.subModel, defaults);
+    ({ main: this.main, sub: this.sub } = strategyClients(options));
     const limits = { ...DEFAULT_RUN_LIMITS, ...options.limits };
     this.budget = new Budget(limits, request.signal);
+    this.signal = AbortSignal.any([this.budget.signal, this.ending.signal]);
     this.semaphore = new Semaphore(limits.concurrency);
     this.emit({
       type: "run-start",
@@ -97,27 +104,42 @@ export class StrategySession {
       model: client.label,
       promptChars: prompt.length,
     };
-    try {
-      return await this.semaphore.run(() =>
-        withSubcallEvents(
-          (event) => this.emit(event),
-          identity,
-          async () => {
-            const response = await client.generate({
+    const pending = this.semaphore.run(() =>
+      withSubcallEvents(
+        (event) => this.emit(event),
+        identity,
+        async () => {
+          const response = await meteredGenerate(
+            this.budget,
+            client,
+            {
               prompt,
-              signal: this.budget.signal,
+              signal: this.signal,
               ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
-            });
-            this.budget.record(client.label, response.usage);
-            return { value: response.text, usage: response.usage };
-          },
-        ),
-      );
+            },
+            (model, usage) => this.budget.record(model, usage),
+          );
+          return { value: response.text, usage: response.usage };
+        },
+      ),
+    );
+    this.inFlight.add(pending);
+    try {
+      return await pending;
     } catch (error) {
       const stop = this.budget.stopReason();
       if (stop !== undefined) throw new StrategyStopped(stop.status, stop.message);
+      if (error instanceof BudgetRefusal) throw new StrategyStopped("budget_exceeded", error.message);
       throw new StrategyStopped("failed", error instanceof Error ? error.message : String(error));
+    } finally {
+      this.inFlight.delete(pending);
     }
+  }
+
+  /** Cancels the calls still in flight and waits for them, so their cost and events are in the result. */
+  async settle(): Promise<void> {
+    this.ending.abort();
+    await Promise.allSettled([...this.inFlight]);
   }
 
   /** Ends the run: an answer, or the error that stopped it. */
@@ -135,6 +157,7 @@ export class StrategySession {
           : String(outcome.error)
         : undefined;
     const answer = "answer" in outcome ? outcome.answer.trim() : null;
+    const warnings = this.budget.notes();
     const durationMs = performance.now() - this.started;
     this.emit({
       type: "run-end",
@@ -157,7 +180,39 @@ export class StrategySession {
       durationMs,
       trace: this.events,
       ...(error === undefined ? {} : { error }),
+      ...(warnings.length === 0 ? {} : { warnings }),
     };
+  }
+}
+
+/** The main and sub-model clients of a strategy run; each model gets only its own base URL and key. */
+function strategyClients(options: StrategyOptions): { main: ModelClient; sub: ModelClient } {
+  const defaults = { prices: options.prices, cache: options.responseCache };
+  const main = asModelClient(options.model, { ...defaults, settings: options.settings });
+  const sub =
+    options.subModel === undefined
+      ? main
+      : asModelClient(options.subModel, {
+          ...defaults,
+          settings: settingsForModel(
+            options.subModel,
+            options.model,
+            options.settings,
+            options.subModelSettings,
+          ),
+        });
+  return { main, sub };
+}
+
+/**
+ * Checks a strategy's options when it is created, as createRLM does: limits in range (UsageError), and a price for
+ * every model when a cost limit is set (ConfigError).
+ */
+export function checkStrategyOptions(options: StrategyOptions): void {
+  validateLimits({ run: options.limits });
+  if (options.limits?.maxCostUsd !== undefined) {
+    const { main, sub } = strategyClients(options);
+    requirePrices([main, sub]);
   }
 }
 
@@ -169,9 +224,12 @@ export async function runStrategy(
   body: (session: StrategySession) => Promise<string>,
 ): Promise<RunResult> {
   const session = new StrategySession(name, options, request);
+  let outcome: { answer: string } | { error: unknown };
   try {
-    return session.finish({ answer: await body(session) });
+    outcome = { answer: await body(session) };
   } catch (error) {
-    return session.finish({ error });
+    outcome = { error };
   }
+  await session.settle();
+  return session.finish(outcome);
 }

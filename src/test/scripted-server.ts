@@ -15,7 +15,7 @@ export interface ServerReply {
   headers?: Record<string, string>;
   /** Wait this long before answering (a client that disconnects meanwhile gets nothing). */
   delayMs?: number;
-  /** Reported usage; by default about one token per four characters. */
+  /** Reported usage; by default about one token per four characters. Output never passes the request's cap. */
   usage?: { promptTokens?: number; completionTokens?: number; cachedTokens?: number };
   /** Characters per streamed chunk (default 8). */
   chunkSize?: number;
@@ -67,6 +67,12 @@ export interface ScriptedServer {
 
 function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4);
+}
+
+/** The output cap a request asks for (`max_tokens` or `max_completion_tokens`), if any. */
+function outputCap(body: ChatCompletionBody | undefined): number | undefined {
+  const cap = body?.max_tokens ?? body?.max_completion_tokens;
+  return typeof cap === "number" && cap >= 0 ? cap : undefined;
 }
 
 function contentText(content: unknown): string {
@@ -129,12 +135,20 @@ export async function startScriptedServer(options: ScriptedServerOptions): Promi
       );
       return;
     }
-    const text = reply.text ?? "";
+    // Like a real server, the reply stops at the request's output cap (about four characters a token).
+    const cap = outputCap(recorded.body);
+    const full = reply.text ?? "";
+    const capped = cap !== undefined && estimateTokens(full) > cap;
+    const text = capped ? full.slice(0, (cap as number) * 4) : full;
+    const finishReason = capped ? "length" : "stop";
     const promptText = (recorded.body?.messages ?? [])
       .map((message) => contentText(message.content))
       .join("");
     const promptTokens = reply.usage?.promptTokens ?? estimateTokens(promptText);
-    const completionTokens = reply.usage?.completionTokens ?? estimateTokens(text);
+    const completionTokens = Math.min(
+      reply.usage?.completionTokens ?? estimateTokens(text),
+      cap ?? Number.POSITIVE_INFINITY,
+    );
     const usage = {
       prompt_tokens: promptTokens,
       completion_tokens: completionTokens,
@@ -153,7 +167,7 @@ export async function startScriptedServer(options: ScriptedServerOptions): Promi
           object: "chat.completion",
           created,
           model,
-          choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
+          choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: finishReason }],
           usage,
         },
         reply.headers,
@@ -175,7 +189,7 @@ export async function startScriptedServer(options: ScriptedServerOptions): Promi
       if (gone.aborted) return;
       chunk([{ index: 0, delta: { content: text.slice(start, start + size) }, finish_reason: null }]);
     }
-    chunk([{ index: 0, delta: {}, finish_reason: "stop" }]);
+    chunk([{ index: 0, delta: {}, finish_reason: finishReason }]);
     chunk([], { usage });
     response.end("data: [DONE]\n\n");
   };

@@ -6,6 +6,7 @@ import { loadContext } from "../../context/load-context.ts";
 import { PROMPT_STYLES, type PromptStyle } from "../../engine/prompts.ts";
 import type { RLMOptions, RunResult } from "../../engine/rlm.ts";
 import type { RunEvent } from "../../engine/run-events.ts";
+import { MAX_TIMER_MS, validateLimits } from "../../engine/run-limits.ts";
 import { UsageError } from "../../errors/usage-error.ts";
 import { findDefaultModel } from "../../models/default-model.ts";
 import { loadPriceTable } from "../../models/prices.ts";
@@ -34,8 +35,11 @@ Models:
   --model SPEC          root model, e.g. openai:gpt-5-mini (default: see \`rlm models\`)
   --sub-model SPEC      model for llm_query (default: the root model)
   --named-model N=SPEC  another model the code may route to with llm_query(p, {model: "N"}); may repeat
-  --base-url URL        base URL for openai-compatible or ollama models
-  --api-key KEY         API key (else the provider's environment variable)
+  --base-url URL        base URL of the root model (openai-compatible, ollama, or a proxy); also used by
+                        other models of the same provider, never by another provider's models
+  --api-key KEY         API key of the root model (else the provider's environment variable)
+  --sub-base-url URL    base URL of the sub-model, when it needs its own
+  --sub-api-key KEY     API key of the sub-model, when it needs its own
   --prices FILE         JSON price table to add to the built-in one
   --cache-dir DIR       cache model responses on disk (reproducible runs)
 Strategy, sandbox and limits:
@@ -47,8 +51,8 @@ Strategy, sandbox and limits:
   --max-iterations N    root model turns (default 30)
   --max-subcalls N      sub-calls in the whole run
   --max-depth N         1: sub-calls are plain models (default); 2: rlm_query starts child RLMs
-  --max-cost USD        stop when this much is spent
-  --max-tokens N        stop after this many tokens in all
+  --max-cost USD        spend at most this much (every model needs a known price: see --prices)
+  --max-tokens N        spend at most this many tokens in all (calls reserve before they are sent)
   --timeout S           wall time of the run in seconds
   --concurrency N       sub-calls in flight at once (default 16)
   --no-goal-header      do not prefix sub-call prompts with the overall question
@@ -60,6 +64,17 @@ Output:
 
 Exit codes: 0 completed, 1 any other status, 2 usage or input error. Ctrl-C cancels and prints what was found.`;
 
+/** The flag of each run limit, for error messages. */
+const CLI_LIMIT_NAMES: Record<string, string> = {
+  maxIterations: "max-iterations",
+  maxSubcalls: "max-subcalls",
+  maxDepth: "max-depth",
+  maxCostUsd: "max-cost",
+  maxTokens: "max-tokens",
+  timeoutMs: "timeout (in ms)",
+  concurrency: "concurrency",
+};
+
 const OPTIONS = {
   context: { type: "string", multiple: true },
   query: { type: "string" },
@@ -69,6 +84,8 @@ const OPTIONS = {
   "named-model": { type: "string", multiple: true },
   "base-url": { type: "string" },
   "api-key": { type: "string" },
+  "sub-base-url": { type: "string" },
+  "sub-api-key": { type: "string" },
   prices: { type: "string" },
   "cache-dir": { type: "string" },
   strategy: { type: "string" },
@@ -147,6 +164,7 @@ function printResult(result: RunResult, io: CliIo, json: boolean): void {
         subcalls,
         durationMs: Math.round(durationMs),
         ...(result.error ? { error: result.error } : {}),
+        ...(result.warnings ? { warnings: result.warnings } : {}),
       }),
     );
     return;
@@ -155,6 +173,7 @@ function printResult(result: RunResult, io: CliIo, json: boolean): void {
   if (answer !== undefined && answer !== null) {
     writeLine(io.stdout, typeof answer === "string" ? answer : JSON.stringify(answer, null, 2));
   }
+  for (const warning of result.warnings ?? []) writeLine(io.stderr, `warning: ${warning}`);
   const total = result.usage.total;
   writeLine(
     io.stderr,
@@ -171,6 +190,11 @@ async function readRunOptions(values: RunValues, io: CliIo) {
   if (contextPaths.length === 0)
     throw new UsageError({ message: "Give the input with --context <file|dir|glob|->." });
   const timeout = positiveNumber("timeout", values.timeout);
+  if (timeout !== undefined && timeout * 1000 > MAX_TIMER_MS) {
+    throw new UsageError({
+      message: `--timeout must be at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds (about 24 days), got ${values.timeout}.`,
+    });
+  }
   const limits = Object.fromEntries(
     Object.entries({
       maxIterations: positiveInteger("max-iterations", values["max-iterations"]),
@@ -182,6 +206,7 @@ async function readRunOptions(values: RunValues, io: CliIo) {
       concurrency: positiveInteger("concurrency", values.concurrency),
     }).filter(([, value]) => value !== undefined),
   );
+  validateLimits({ run: limits }, (field) => `--${CLI_LIMIT_NAMES[field] ?? field}`);
   const strategyName = values.strategy ?? "rlm";
   checkStrategyName(strategyName);
   const promptStyle = (values["prompt-style"] ?? "rlmkit") as PromptStyle;
@@ -204,6 +229,15 @@ async function readRunOptions(values: RunValues, io: CliIo) {
     });
   }
   const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
+  const subSettings =
+    values["sub-base-url"] === undefined && values["sub-api-key"] === undefined
+      ? undefined
+      : { baseUrl: values["sub-base-url"], apiKey: values["sub-api-key"] };
+  if (subSettings !== undefined && values["sub-model"] === undefined) {
+    throw new UsageError({
+      message: "--sub-base-url and --sub-api-key need --sub-model: name the sub-model they belong to.",
+    });
+  }
   const options: RLMOptions = {
     model: values.model ?? (await findDefaultModel(settings)),
     ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
@@ -214,6 +248,7 @@ async function readRunOptions(values: RunValues, io: CliIo) {
     ),
     limits,
     settings,
+    ...(subSettings ? { subModelSettings: subSettings } : {}),
     promptStyle,
     goalHeader: values["no-goal-header"] !== true,
     subcallCache: values["no-subcall-cache"] !== true,
@@ -253,20 +288,34 @@ export const runCommand: Command = {
       writeLine(io.stderr, "\ncancelling (Ctrl-C again to quit at once)...");
       controller.abort();
     };
+    // SIGTERM and SIGHUP end the run as Ctrl-C does (sandboxes and sub-calls are stopped), then exit 128 + signal.
+    const onTerminate = (signal: NodeJS.Signals) => {
+      terminatedBy ??= signal;
+      controller.abort();
+    };
+    let terminatedBy: NodeJS.Signals | undefined;
     process.on("SIGINT", onInterrupt);
+    process.on("SIGTERM", onTerminate);
+    process.on("SIGHUP", onTerminate);
     try {
       progress = trackProgress(io, json);
       if (values.trace !== undefined) {
-        trace = createJsonlTraceWriter(values.trace, collectSecrets(io.env, [values["api-key"]]));
+        trace = createJsonlTraceWriter(
+          values.trace,
+          collectSecrets(io.env, [values["api-key"], values["sub-api-key"]]),
+        );
       }
       const result = await strategy.run({ context, query, signal: controller.signal });
       progress.stop();
       printResult(result, io, json);
+      if (terminatedBy !== undefined) return 128 + (terminatedBy === "SIGHUP" ? 1 : 15);
       return result.status === "completed" ? EXIT.ok : EXIT.failed;
     } finally {
       progress?.stop();
       trace?.close();
       process.off("SIGINT", onInterrupt);
+      process.off("SIGTERM", onTerminate);
+      process.off("SIGHUP", onTerminate);
       if (context instanceof FileText) context.close();
     }
   },
