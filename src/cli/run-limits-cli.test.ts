@@ -1,0 +1,76 @@
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { startScriptedServer } from "../test/scripted-server.ts";
+
+const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
+const root = mkdtempSync(join(tmpdir(), "rlmkit-limits-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const ENV = { PATH: process.env.PATH ?? "", OLLAMA_BASE_URL: "http://127.0.0.1:9" };
+
+function rlm(args: string[]) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { env: ENV, cwd: root }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const local = ["--model", "openai-compatible:x", "--base-url", "http://127.0.0.1:9/v1"];
+
+describe("rlm run: limits refused up front", () => {
+  it.each([
+    [["--timeout", "5000000"], /--timeout must be at most 2147483 seconds/],
+    [["--max-cost", "0.5"], /price of openai-compatible:x is unknown.*--prices/],
+    [["--sub-base-url", "http://127.0.0.1:9/v1"], /--sub-base-url and --sub-api-key need --sub-model/],
+    [["--max-tokens=-5"], /--max-tokens must be a positive number/],
+    [["--max-depth", "99"], /--max-depth must be a whole number from 1 to 16/],
+  ])("%o exits 2 with one line", async (extra, pattern) => {
+    writeFileSync(join(root, "small.txt"), "tiny");
+    const result = await rlm(["run", "--context", "small.txt", "--query", "q", ...local, ...extra]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(pattern);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stdout).toBe("");
+  });
+});
+
+describe("rlm run: SIGTERM and SIGHUP", () => {
+  it.each([
+    ["SIGTERM", 143],
+    ["SIGHUP", 129],
+  ] as const)("%s cancels the run, prints what it has and exits %i", async (signal, expected) => {
+    await using server = await startScriptedServer({ replies: () => ({ text: "slow", delayMs: 30_000 }) });
+    writeFileSync(join(root, "small.txt"), "tiny");
+    const child = spawn(
+      process.execPath,
+      [
+        MAIN,
+        "run",
+        "--context",
+        "small.txt",
+        "--query",
+        "q",
+        "--model",
+        "openai-compatible:root",
+        "--base-url",
+        server.url,
+        "--json",
+      ],
+      { env: ENV, cwd: root },
+    );
+    let stdout = "";
+    child.stdout.on("data", (data: Buffer) => {
+      stdout += data.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    // Send the signal once the root model's request is in flight.
+    while (server.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    child.kill(signal);
+    expect(await exited).toBe(expected);
+    expect(JSON.parse(stdout)).toMatchObject({ status: "cancelled" });
+  });
+});
