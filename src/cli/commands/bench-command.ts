@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { runBench } from "../../bench/run-bench.ts";
 import { formatSize, parseSize } from "../../bench/sizes.ts";
 import { SUITES } from "../../bench/suites/index.ts";
+import { validateLimits } from "../../engine/run-limits.ts";
 import { UsageError } from "../../errors/usage-error.ts";
 import { findDefaultModel } from "../../models/default-model.ts";
 import { loadPriceTable } from "../../models/prices.ts";
@@ -97,6 +98,16 @@ export const benchCommand: Command = {
     const timeout = positiveNumber("timeout", values.timeout);
     const concurrency = positiveInteger("concurrency", values.concurrency);
     const maxIterations = positiveInteger("max-iterations", values["max-iterations"]);
+    const limits = {
+      ...(timeout === undefined ? {} : { timeoutMs: timeout * 1000 }),
+      ...(concurrency === undefined ? {} : { concurrency }),
+      ...(maxIterations === undefined ? {} : { maxIterations }),
+    };
+    validateLimits({ run: limits }, (field) =>
+      field === "timeoutMs"
+        ? "--timeout (in ms)"
+        : `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+    );
 
     const controller = new AbortController();
     const onInterrupt = () => {
@@ -104,6 +115,8 @@ export const benchCommand: Command = {
       controller.abort();
     };
     process.on("SIGINT", onInterrupt);
+    process.on("SIGTERM", onInterrupt);
+    process.on("SIGHUP", onInterrupt);
     const progress = startProgress(io, "starting");
     try {
       const rows = await runBench({
@@ -119,11 +132,7 @@ export const benchCommand: Command = {
           ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
           settings,
           sandbox,
-          limits: {
-            ...(timeout === undefined ? {} : { timeoutMs: timeout * 1000 }),
-            ...(concurrency === undefined ? {} : { concurrency }),
-            ...(maxIterations === undefined ? {} : { maxIterations }),
-          },
+          limits,
           ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
           ...(values["cache-dir"] ? { responseCache: new DiskResponseCache(values["cache-dir"]) } : {}),
         },
@@ -142,6 +151,8 @@ export const benchCommand: Command = {
     } finally {
       progress.stop();
       process.off("SIGINT", onInterrupt);
+      process.off("SIGTERM", onInterrupt);
+      process.off("SIGHUP", onInterrupt);
     }
   },
 };
