@@ -29,8 +29,8 @@ export interface ReplFunctionsContext {
   emit: (event: RunEvent) => void;
   /** Books a call's usage to the budget and to this run and its ancestors. */
   record: (model: string, usage: CallUsage) => void;
-  /** Aborts when the run ends (FINAL, a limit, cancel): sub-calls still in flight are cancelled. */
-  signal: AbortSignal;
+  /** The signal sub-calls take now: it aborts when their cell or the run ends, cancelling what is in flight. */
+  signal: () => AbortSignal;
   /** Registers a sub-call in flight, so the run waits for it to settle (and books its cost) before it ends. */
   track: (work: Promise<unknown>) => void;
   /** Starts a child run (depth + 1) and resolves to its answer as text; undefined at the depth limit. */
@@ -121,7 +121,7 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
         const response = await meteredGenerate(
           run.budget,
           client,
-          { prompt, signal: run.signal },
+          { prompt, signal: run.signal() },
           run.record,
         );
         return { value: response.text, usage: response.usage };

@@ -115,6 +115,11 @@ interface RunOutcome {
   partialAnswer?: string;
 }
 
+/** The signal of the cell running now (the run's own between cells): sub-calls made by code take it. */
+interface CellScope {
+  signal: AbortSignal;
+}
+
 /** The fenced-block tags each sandbox language runs. */
 const FENCE_TAGS = { javascript: ["repl", "js", "javascript"], python: ["repl", "python", "py"] } as const;
 
@@ -325,6 +330,9 @@ export class RLM {
       ...(parentSignal ? [parentSignal] : []),
     ]);
     const inFlight = new Set<Promise<unknown>>();
+    // Sub-calls belong to the cell that made them: the sandbox drops answers that arrive after their cell ended,
+    // so the calls are cancelled (and booked) when it ends rather than spending for nobody.
+    const cellScope: CellScope = { signal };
     const spent: CallUsage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, costUsd: 0 };
     const account = (usage: CallUsage) => {
       spent.inputTokens += usage.inputTokens;
@@ -389,7 +397,7 @@ export class RLM {
       cache: tree.cache,
       emit: (event) => this.emit(tree, event),
       record,
-      signal,
+      signal: () => cellScope.signal,
       track: (work) => {
         inFlight.add(work);
         void work.then(
@@ -411,7 +419,7 @@ export class RLM {
                 runId,
                 callId,
                 account,
-                signal,
+                cellScope.signal,
               );
               const usage = child.usage ?? {
                 inputTokens: 0,
@@ -442,7 +450,17 @@ export class RLM {
     }
 
     try {
-      const outcome = await this.loop(request, tree, base, session, metadata, recursive, record, signal);
+      const outcome = await this.loop(
+        request,
+        tree,
+        base,
+        session,
+        metadata,
+        recursive,
+        record,
+        signal,
+        cellScope,
+      );
       // Sub-calls the code left running are cancelled and waited for, so their cost and events are in the result.
       ending.abort();
       await Promise.allSettled([...inFlight]);
@@ -462,6 +480,7 @@ export class RLM {
     recursive: boolean,
     record: (model: string, usage: CallUsage) => void,
     signal: AbortSignal,
+    cellScope: CellScope,
   ): Promise<RunOutcome> {
     const { budget } = tree;
     const system = systemPrompt({
@@ -530,7 +549,11 @@ export class RLM {
       const feedback: string[] = [];
       let final: { value: unknown } | undefined;
       for (const block of extractCodeBlocks(reply, FENCE_TAGS[this.sandbox.language])) {
+        const scope = new AbortController();
+        cellScope.signal = AbortSignal.any([signal, scope.signal]);
         const cell = await session.execute(block.code, { signal });
+        scope.abort();
+        cellScope.signal = signal;
         cells.push({
           code: block.code,
           output: cell.output,
@@ -548,8 +571,12 @@ export class RLM {
         const prose = findProseFinal(reply);
         if (prose?.kind === "value") final = { value: prose.text };
         else if (prose?.kind === "variable") {
-          const variable = await session.getVariable(prose.name);
-          if (variable !== undefined) final = variable;
+          const variable = await session.getVariable(prose.name).catch((error: unknown) => ({
+            unreadable: error instanceof Error ? error.message : String(error),
+          }));
+          if (variable !== undefined && "unreadable" in variable) {
+            feedback.push(`FINAL_VAR(${prose.name}): the variable could not be read: ${variable.unreadable}`);
+          } else if (variable !== undefined) final = variable;
           else
             feedback.push(
               `FINAL_VAR(${prose.name}): there is no variable named "${prose.name}" in the REPL.`,

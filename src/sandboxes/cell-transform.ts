@@ -5,7 +5,11 @@ import type { CellError } from "../spec/sandbox.ts";
 export const ASYNC_PREFIX = "__async_";
 
 export interface TransformedCell {
-  /** A script that declares the cell's top-level names as globals and runs the cell through `__rlm.run`. */
+  /**
+   * A script that declares the cell's top-level names as globals and evaluates to the cell as an async function.
+   * It runs no cell code itself: the host hands the function to the prelude's `run`, which it holds a Reference
+   * to, so no global the guest could replace stands between the host and its cell.
+   */
   script: string;
   /** Top-level names the cell declares. */
   declared: string[];
@@ -152,7 +156,7 @@ export function transformCell(
   }
 
   const names = [...new Set(declared)];
-  const header = `${names.length > 0 ? `var ${names.join(", ")}; ` : ""}__rlm.run(async () => { ${published
+  const header = `${names.length > 0 ? `var ${names.join(", ")}; ` : ""}(async () => { ${published
     .map((name) => `globalThis.${name} = ${name}; `)
     .join("")}`;
   return {

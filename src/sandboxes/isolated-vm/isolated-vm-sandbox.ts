@@ -1,4 +1,4 @@
-import type { Context, ExternalCopy, Isolate } from "isolated-vm";
+import type { Context, ExternalCopy, Isolate, Reference, Script } from "isolated-vm";
 import { ConfigError } from "../../errors/config-error.ts";
 import { Semaphore } from "../../shared/semaphore.ts";
 import type {
@@ -12,9 +12,23 @@ import type {
   SandboxSession,
   VariableInfo,
 } from "../../spec/sandbox.ts";
-import { limitMessage, lineFromStack } from "../cell-messages.ts";
-import { ASYNC_PREFIX, transformCell } from "../cell-transform.ts";
-import { guestPrelude } from "../guest-prelude.ts";
+import {
+  droppedCallsNote,
+  LEFTOVER_WORK,
+  limitMessage,
+  lineFromStack,
+  restartedBeforeCellMessage,
+  scrubHostPaths,
+} from "../cell-messages.ts";
+import { transformCell } from "../cell-transform.ts";
+import {
+  guestPrelude,
+  LISTED_VARIABLES_LIMIT,
+  PRELUDE_FILENAME,
+  type PreludeFunction,
+  VALUE_LIMIT_CHARS,
+} from "../guest-prelude.ts";
+import { limitOutput } from "../output-limit.ts";
 
 type IsolatedVm = typeof import("isolated-vm");
 
@@ -25,19 +39,29 @@ export const DEFAULT_LIMITS: Required<SandboxLimits> = {
   outputLimitChars: 20_000,
 };
 
-/** How often the watchdog looks at a running cell. */
+/** How often the watchdog looks at the isolate. */
 const WATCH_INTERVAL_MS = 25;
-/** CPU time past the limit before the watchdog disposes the isolate (the isolate's own timeout goes first). */
+/** CPU time past an allowance before the watchdog disposes the isolate (the isolate's own timeout goes first). */
 const WATCHDOG_GRACE_MS = 250;
 /** A cell with no CPU use and no host call for this long is waiting on nothing. */
 const STUCK_AFTER_MS = 1_000;
+/** CPU the isolate may use between operations. Nothing of the guest's should run then; this absorbs V8's housekeeping. */
+const IDLE_CPU_ALLOWANCE_MS = 1_000;
+/** Host-side reads (getVariable, listVariables, partial output) get the cell's CPU limit, within these bounds. */
+const READ_TIMEOUT_MIN_MS = 1_000;
+const READ_TIMEOUT_MAX_MS = 5_000;
+/** Longest error name or variable name the host passes on. */
+const NAME_LIMIT_CHARS = 200;
+/** Longest host error message handed to the guest. */
+const HOST_MESSAGE_LIMIT_CHARS = 10_000;
+/** Error names the guest may see for a host error (anything else becomes "Error"). */
+const ERROR_NAME = /^[A-Za-z_$][\w$]{0,63}$/;
 
-interface GuestCellResult {
-  output: string;
-  cut: number;
-  error?: { name: string; message: string; stack: string };
-  final?: { value: unknown };
-}
+/** The answer of a host function as it crosses into the guest: host functions never throw across the boundary. */
+type Envelope = { ok: true; value: unknown } | { ok: false; name: string; message: string };
+
+/** A promise that never settles: what a host call made outside its cell resolves to, so nothing is delivered. */
+const NEVER = new Promise<never>(() => {});
 
 let loading: Promise<IsolatedVm> | undefined;
 
@@ -56,90 +80,390 @@ function loadIsolatedVm(): Promise<IsolatedVm> {
 }
 
 function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  try {
+    return error instanceof Error ? String(error.message) : String(error);
+  } catch {
+    return "unknown error";
+  }
 }
 
-/** One REPL session in its own V8 isolate. */
-class IsolatedVmSession implements SandboxSession {
-  private isolate!: Isolate;
-  private context!: Context;
-  private readonly persistent = new Map<string, ExternalCopy>();
-  private readonly hostNames: string[];
-  private readonly limits: Required<SandboxLimits>;
-  private cells = 0;
-  private inFlight = 0;
-  private lastActivity = 0;
-  private disposed = false;
-  /** Cells and variable access run one at a time. */
-  private readonly turn = new Semaphore(1);
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
+}
 
-  private readonly ivm: IsolatedVm;
-  private readonly options: SandboxOptions;
+/** At most `limit` characters of a name, marked when cut. */
+function clipName(name: string, limit = NAME_LIMIT_CHARS): string {
+  return name.length <= limit ? name : `${name.slice(0, limit)}…`;
+}
 
-  constructor(ivm: IsolatedVm, options: SandboxOptions) {
-    this.ivm = ivm;
-    this.options = options;
-    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.hostNames = Object.keys(options.hostFunctions ?? {});
-    for (const [name, value] of Object.entries(options.globals ?? {})) {
-      this.persistent.set(name, new ivm.ExternalCopy(value));
-    }
+/** What a failing host function tells the guest: its error's name and message, without host paths or stack. */
+function hostErrorEnvelope(error: unknown): Envelope {
+  let name = "Error";
+  try {
+    if (error instanceof Error && ERROR_NAME.test(error.name)) name = error.name;
+  } catch {
+    // a getter that throws: keep "Error"
+  }
+  const message = scrubHostPaths(limitOutput(errorText(error), HOST_MESSAGE_LIMIT_CHARS).output);
+  return { ok: false, name, message };
+}
+
+/** What the watchdog enforces while it is armed. */
+interface Allowance {
+  /** CPU time the isolate may use, from when the allowance was armed. */
+  cpuMs: number;
+  /** Wall time, from when the allowance was armed. */
+  wallMs: number;
+  /** Called once the allowance is used up; the isolate is disposed by then. */
+  onOverrun: () => void;
+  /** Called on every check within the allowance. */
+  onCheck?: (cpu: bigint, now: number) => void;
+}
+
+/**
+ * Keeps every moment an isolate runs under a CPU budget. One timer for the isolate's whole life: each operation
+ * that lets guest code run (a cell, a host-side read, the setup) arms its own allowance, and between operations
+ * the idle allowance applies, counted afresh from the end of the last one. Going over an allowance disposes the
+ * isolate, the one way to stop code that is not under isolated-vm's own timeout (a continuation resumed by a
+ * host call's answer, or code that runs while the host waits to compile the next cell).
+ */
+class Watchdog {
+  private allowance: Allowance;
+  private cpuStart = 0n;
+  private wallStart = 0;
+  private readonly timer: NodeJS.Timeout;
+  private readonly isolate: Isolate;
+  private readonly idle: Allowance;
+
+  constructor(isolate: Isolate, idle: Allowance) {
+    this.isolate = isolate;
+    this.idle = idle;
+    this.allowance = idle;
+    this.arm(idle);
+    this.timer = setInterval(() => this.check(), WATCH_INTERVAL_MS);
+    // An idle session must not keep the process alive.
+    this.timer.unref();
   }
 
-  /** Creates the isolate, runs the prelude, installs host functions and the persistent inputs. */
-  async start(): Promise<void> {
-    this.isolate = new this.ivm.Isolate({ memoryLimit: this.limits.memoryLimitMb });
-    this.context = await this.isolate.createContext();
-    await this.context.eval(guestPrelude(this.limits.outputLimitChars));
-    for (const [name, fn] of Object.entries(this.options.hostFunctions ?? {})) await this.install(name, fn);
-    for (const [name, copy] of this.persistent) {
-      await this.context.global.set(name, copy.copyInto({ transferIn: false }));
-    }
-    for (const code of this.options.setupCode ?? []) await this.context.eval(code);
-  }
-
-  private async callHost(fn: HostFunction, args: unknown[]): Promise<unknown> {
-    this.inFlight++;
-    this.lastActivity = performance.now();
+  /** Runs `work` under `allowance`; afterwards the idle allowance applies again. */
+  async under<T>(allowance: Allowance, work: () => Promise<T>): Promise<T> {
+    this.arm(allowance);
     try {
-      return await fn(...args);
-    } catch (error) {
-      throw new Error(errorText(error));
+      return await work();
     } finally {
-      this.inFlight--;
-      this.lastActivity = performance.now();
+      this.arm(this.idle);
     }
   }
 
-  /** A value the blocking call path can hand back: primitives as they are, anything else as a copy. */
-  private transferable(value: unknown): unknown {
-    if (value === null || (typeof value !== "object" && typeof value !== "function")) return value;
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private arm(allowance: Allowance): void {
+    this.allowance = allowance;
+    this.cpuStart = this.cpuTime() ?? 0n;
+    this.wallStart = performance.now();
+  }
+
+  private cpuTime(): bigint | undefined {
+    if (this.isolate.isDisposed) return undefined;
     try {
-      return new this.ivm.ExternalCopy(value).copyInto({ release: true });
+      return this.isolate.cpuTime;
     } catch {
-      return String(value);
+      return undefined;
     }
   }
 
-  private async install(name: string, fn: HostFunction): Promise<void> {
-    const blocking = async (...args: unknown[]) => this.transferable(await this.callHost(fn, args));
-    const concurrent = (...args: unknown[]) => this.callHost(fn, args);
-    await this.context.evalClosure(
-      `const define = (key, value) => Object.defineProperty(globalThis, key, { value, writable: true, configurable: true, enumerable: false });
-      define(${JSON.stringify(name)}, (...args) => $0.applySyncPromise(undefined, args, { arguments: { copy: true } }));
-      define(${JSON.stringify(ASYNC_PREFIX + name)}, (...args) => $1.apply(undefined, args, { arguments: { copy: true }, result: { promise: true, copy: true } }));`,
-      [blocking, concurrent],
-      { arguments: { reference: true } },
+  private check(): void {
+    const cpu = this.cpuTime();
+    if (cpu === undefined) {
+      this.stop();
+      return;
+    }
+    const now = performance.now();
+    const allowance = this.allowance;
+    if (Number(cpu - this.cpuStart) / 1e6 > allowance.cpuMs || now - this.wallStart > allowance.wallMs) {
+      this.stop();
+      this.isolate.dispose();
+      allowance.onOverrun();
+      return;
+    }
+    allowance.onCheck?.(cpu, now);
+  }
+}
+
+/** A host function as the guest gets it: the blocking call and its concurrent twin, both answering envelopes. */
+interface HostBinding {
+  name: string;
+  blocking: (...args: unknown[]) => Promise<unknown>;
+  concurrent: (...args: unknown[]) => Promise<unknown>;
+}
+
+/** What a Guest is started with. */
+interface GuestSetup {
+  limits: Required<SandboxLimits>;
+  hostFunctions: HostBinding[];
+  inputs: Map<string, ExternalCopy>;
+  setupCode: string[];
+  /** The isolate used CPU between operations beyond the idle allowance, and was disposed. */
+  onIdleOverrun: () => void;
+}
+
+/**
+ * One isolate with the prelude loaded, the host functions installed and the inputs set, and the watchdog that
+ * keeps it under a budget. The host reaches the prelude only through References taken before any guest code ran.
+ */
+class Guest {
+  readonly isolate: Isolate;
+  readonly watchdog: Watchdog;
+  private context: Context | undefined;
+  private prelude: Partial<Record<PreludeFunction, Reference>> = {};
+  private readonly references: Reference[] = [];
+  private readonly readTimeoutMs: number;
+
+  private constructor(ivm: IsolatedVm, setup: GuestSetup) {
+    this.isolate = new ivm.Isolate({ memoryLimit: setup.limits.memoryLimitMb });
+    this.watchdog = new Watchdog(this.isolate, {
+      cpuMs: IDLE_CPU_ALLOWANCE_MS,
+      wallMs: Number.POSITIVE_INFINITY,
+      onOverrun: setup.onIdleOverrun,
+    });
+    this.readTimeoutMs = Math.min(
+      READ_TIMEOUT_MAX_MS,
+      Math.max(READ_TIMEOUT_MIN_MS, setup.limits.cellTimeoutMs),
     );
   }
 
-  private async restart(): Promise<void> {
+  static async start(ivm: IsolatedVm, setup: GuestSetup): Promise<Guest> {
+    const guest = new Guest(ivm, setup);
+    try {
+      const setupCpuMs =
+        guest.readTimeoutMs + setup.limits.cellTimeoutMs * setup.setupCode.length + WATCHDOG_GRACE_MS;
+      await guest.watchdog.under(
+        { cpuMs: setupCpuMs, wallMs: Number.POSITIVE_INFINITY, onOverrun: () => {} },
+        () => guest.load(ivm, setup),
+      );
+      return guest;
+    } catch (error) {
+      guest.dispose();
+      throw error;
+    }
+  }
+
+  get isDisposed(): boolean {
+    return this.isolate.isDisposed;
+  }
+
+  /** Runs the prelude and keeps References to its functions, then installs host functions, inputs and setup code. */
+  private async load(ivm: IsolatedVm, setup: GuestSetup): Promise<void> {
+    const context = await this.isolate.createContext();
+    this.context = context;
+    const internals = (await context.eval(guestPrelude(setup.limits.outputLimitChars), {
+      reference: true,
+      timeout: this.readTimeoutMs,
+      filename: PRELUDE_FILENAME,
+    })) as Reference;
+    this.references.push(internals);
+    for (const name of ["run", "partial", "read", "describe", "install", "define"] as const) {
+      const reference = (await internals.get(name, { reference: true })) as Reference;
+      this.references.push(reference);
+      this.prelude[name] = reference;
+    }
+    for (const binding of setup.hostFunctions) {
+      const blocking = new ivm.Reference(binding.blocking);
+      const concurrent = new ivm.Reference(binding.concurrent);
+      this.references.push(blocking, concurrent);
+      await this.apply("install", [binding.name, blocking, concurrent]);
+    }
+    for (const [name, copy] of setup.inputs) {
+      await this.apply("define", [name, copy.copyInto({ transferIn: false }), true]);
+    }
+    for (const code of setup.setupCode) {
+      try {
+        await context.eval(code, { timeout: setup.limits.cellTimeoutMs });
+      } catch (error) {
+        throw new Error(`The sandbox's setup code failed: ${scrubHostPaths(errorText(error))}`);
+      }
+    }
+  }
+
+  private apply(name: PreludeFunction, args: unknown[], options: object = {}): Promise<unknown> {
+    const reference = this.prelude[name];
+    if (reference === undefined) return Promise.reject(new Error("The sandbox is not started."));
+    return reference.apply(undefined, args, { timeout: this.readTimeoutMs, ...options });
+  }
+
+  /** Calls a prelude function for the host (a read, a definition), under the read timeout and allowance. */
+  call(name: PreludeFunction, args: unknown[]): Promise<unknown> {
+    return this.watchdog.under(
+      {
+        cpuMs: this.readTimeoutMs + WATCHDOG_GRACE_MS,
+        wallMs: 2 * this.readTimeoutMs + WATCHDOG_GRACE_MS,
+        onOverrun: () => {},
+      },
+      () => this.apply(name, args, { result: { copy: true } }),
+    );
+  }
+
+  compile(script: string, filename: string): Promise<Script> {
+    return this.isolate.compileScript(script, { filename });
+  }
+
+  /**
+   * Runs a compiled cell: the script only declares the cell's names and evaluates to its async function, which
+   * the prelude's `run` (a Reference, not a global) calls. isolated-vm's timeout stops the synchronous part and
+   * keeps the isolate; what runs later (after an await) is the watchdog's.
+   */
+  async runCell(script: Script, timeoutMs: number): Promise<unknown> {
+    const context = this.context;
+    if (context === undefined) throw new Error("The sandbox is not started.");
+    const cell = (await script.run(context, { reference: true, timeout: this.readTimeoutMs })) as Reference;
+    try {
+      return await this.apply("run", [cell.derefInto()], {
+        timeout: timeoutMs,
+        result: { promise: true, copy: true },
+      });
+    } finally {
+      cell.release();
+    }
+  }
+
+  dispose(): void {
+    this.watchdog.stop();
     if (!this.isolate.isDisposed) this.isolate.dispose();
-    await this.start();
+    for (const reference of this.references.splice(0)) {
+      try {
+        reference.release();
+      } catch {
+        // already released with the isolate
+      }
+    }
+  }
+}
+
+/** The cell running now: host calls answer into the isolate only while it is open. */
+interface RunningCell {
+  open: boolean;
+  /** Compiled and handed to the guest: its own code may have run. */
+  started: boolean;
+  inFlight: number;
+  lastActivity: number;
+}
+
+type CellOutcome = { value: unknown } | { error: unknown } | { syntaxError: string } | { limit: CellLimit };
+
+/** One REPL session: a Guest (restarted after a limit) and the state that outlives it. */
+class IsolatedVmSession implements SandboxSession {
+  private guest: Guest | undefined;
+  /** Why the guest was stopped between cells; the next cell reports it instead of running. */
+  private lostBetweenCells: string | undefined;
+  private cell: RunningCell | undefined;
+  private readonly inputs = new Map<string, ExternalCopy>();
+  private readonly hostFunctions: HostBinding[];
+  private readonly hostNames: string[];
+  private readonly limits: Required<SandboxLimits>;
+  private readonly setupCode: string[];
+  private cells = 0;
+  private disposed = false;
+  /** Cells and variable access run one at a time. */
+  private readonly turn = new Semaphore(1);
+  private readonly ivm: IsolatedVm;
+
+  constructor(ivm: IsolatedVm, options: SandboxOptions) {
+    this.ivm = ivm;
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.setupCode = [...(options.setupCode ?? [])];
+    this.hostFunctions = Object.entries(options.hostFunctions ?? {}).map(([name, fn]) => ({
+      name,
+      blocking: (...args: unknown[]) => this.callBlocking(fn, args),
+      concurrent: (...args: unknown[]) => this.callConcurrently(fn, args),
+    }));
+    this.hostNames = this.hostFunctions.map((binding) => binding.name);
+    for (const [name, value] of Object.entries(options.globals ?? {})) {
+      this.inputs.set(name, new ivm.ExternalCopy(value));
+    }
+  }
+
+  /** The running guest, started (again) if there is none. */
+  async ready(): Promise<Guest> {
+    if (this.guest !== undefined && !this.guest.isDisposed) return this.guest;
+    this.guest?.dispose();
+    this.guest = undefined;
+    const guest = await Guest.start(this.ivm, {
+      limits: this.limits,
+      hostFunctions: this.hostFunctions,
+      inputs: this.inputs,
+      setupCode: this.setupCode,
+      // Only the current guest's watchdog can fire: a replaced guest's is stopped when it is disposed.
+      onIdleOverrun: () => {
+        this.lostBetweenCells ??= LEFTOVER_WORK;
+      },
+    });
+    if (this.disposed) {
+      guest.dispose();
+      throw this.disposedError();
+    }
+    this.guest = guest;
+    return guest;
+  }
+
+  /**
+   * The blocking path (applySyncPromise): the guest's thread waits for this, so it always answers; outside a
+   * cell (a getter run by a host-side read) with a refusal.
+   */
+  private async callBlocking(fn: HostFunction, args: unknown[]): Promise<unknown> {
+    const cell = this.cell;
+    if (cell === undefined || !cell.open) {
+      return this.transfer({
+        ok: false,
+        name: "Error",
+        message: "host functions can only be called while a cell runs",
+      });
+    }
+    return this.transfer(await this.callHost(cell, fn, args));
+  }
+
+  /**
+   * The concurrent path (`await f()`): the answer goes into the isolate only while the cell that made the call is
+   * still running. Afterwards it would resume guest code outside any cell's budget, so it is dropped: the guest's
+   * promise never settles, and nothing of the guest's runs.
+   */
+  private async callConcurrently(fn: HostFunction, args: unknown[]): Promise<unknown> {
+    const cell = this.cell;
+    if (cell === undefined || !cell.open) return NEVER;
+    const envelope = await this.callHost(cell, fn, args);
+    return cell.open ? this.transfer(envelope) : NEVER;
+  }
+
+  private async callHost(cell: RunningCell, fn: HostFunction, args: unknown[]): Promise<Envelope> {
+    cell.inFlight++;
+    cell.lastActivity = performance.now();
+    try {
+      return { ok: true, value: await fn(...args) };
+    } catch (error) {
+      return hostErrorEnvelope(error);
+    } finally {
+      cell.inFlight--;
+      cell.lastActivity = performance.now();
+    }
+  }
+
+  /** The envelope as a copy the guest receives; a value that cannot be copied arrives as its text. */
+  private transfer(envelope: Envelope): unknown {
+    try {
+      return new this.ivm.ExternalCopy(envelope).copyInto({ release: true });
+    } catch {
+      const value = envelope.ok ? envelope.value : undefined;
+      return new this.ivm.ExternalCopy({ ok: true, value: errorText(value) }).copyInto({ release: true });
+    }
   }
 
   private assertOpen(): void {
-    if (this.disposed) throw new Error("This sandbox session was disposed.");
+    if (this.disposed) throw this.disposedError();
+  }
+
+  private disposedError(): Error {
+    return new Error("This sandbox session was disposed.");
   }
 
   execute(code: string, options: { signal?: AbortSignal } = {}): Promise<CellResult> {
@@ -156,70 +480,121 @@ class IsolatedVmSession implements SandboxSession {
       durationMs: performance.now() - started,
       ...fields,
     });
+    if (this.lostBetweenCells !== undefined) {
+      const cause = this.lostBetweenCells;
+      this.lostBetweenCells = undefined;
+      await this.ready();
+      return result({ limit: "time", stateLost: true, error: restartedBeforeCellMessage(cause) });
+    }
     const transformed = transformCell(code, this.hostNames);
     if (!transformed.ok) return result({ error: transformed.error });
 
+    const guest = await this.ready();
     const filename = `cell-${++this.cells}.js`;
-    const isolate = this.isolate;
-    let script: Awaited<ReturnType<Isolate["compileScript"]>>;
+    const cell: RunningCell = { open: true, started: false, inFlight: 0, lastActivity: performance.now() };
+    this.cell = cell;
+    let outcome: CellOutcome;
     try {
-      script = await isolate.compileScript(transformed.cell.script, { filename });
-    } catch (error) {
-      return result({ error: { name: "SyntaxError", message: errorText(error) } });
+      outcome = await this.watchCell(guest, cell, transformed.cell.script, filename, signal);
+    } finally {
+      cell.open = false;
+      this.cell = undefined;
     }
+    if (this.disposed) throw this.disposedError();
+    if ("value" in outcome) return this.finishedCell(outcome.value, filename, cell.inFlight, result);
+    if ("syntaxError" in outcome)
+      return result({ error: { name: "SyntaxError", message: outcome.syntaxError } });
+    return this.stoppedCell(guest, cell, outcome, result);
+  }
 
+  /** Compiles and runs the cell under the cell's allowance, which the watchdog arms before compiling. */
+  private async watchCell(
+    guest: Guest,
+    cell: RunningCell,
+    script: string,
+    filename: string,
+    signal: AbortSignal | undefined,
+  ): Promise<CellOutcome> {
     let stop: (limit: CellLimit) => void = () => {};
-    const stopped = new Promise<CellLimit>((resolve) => {
-      stop = (limit) => {
-        if (limit !== "stuck" && !isolate.isDisposed) isolate.dispose();
-        resolve(limit);
-      };
+    const stopped = new Promise<CellOutcome>((resolve) => {
+      stop = (limit) => resolve({ limit });
     });
-    const cpuStart = isolate.cpuTime;
-    let lastCpu = cpuStart;
-    this.lastActivity = performance.now();
-    const watchdog = setInterval(() => {
-      if (isolate.isDisposed) return;
-      const now = performance.now();
-      const cpu = isolate.cpuTime;
-      if (Number(cpu - cpuStart) / 1e6 > this.limits.cellTimeoutMs + WATCHDOG_GRACE_MS) stop("time");
-      else if (now - started > this.limits.cellWallTimeoutMs) stop("time");
-      else if (cpu !== lastCpu) {
-        lastCpu = cpu;
-        this.lastActivity = now;
-      } else if (this.inFlight === 0 && now - this.lastActivity > STUCK_AFTER_MS) stop("stuck");
-    }, WATCH_INTERVAL_MS);
-    const onAbort = () => stop("cancelled");
+    let lastCpu: bigint | undefined;
+    const allowance: Allowance = {
+      cpuMs: this.limits.cellTimeoutMs + WATCHDOG_GRACE_MS,
+      wallMs: this.limits.cellWallTimeoutMs,
+      onOverrun: () => stop("time"),
+      onCheck: (cpu, now) => {
+        if (cpu !== lastCpu) {
+          lastCpu = cpu;
+          cell.lastActivity = now;
+        } else if (cell.inFlight === 0 && now - cell.lastActivity > STUCK_AFTER_MS) stop("stuck");
+      },
+    };
+    const onAbort = () => {
+      guest.dispose();
+      stop("cancelled");
+    };
     if (signal?.aborted) onAbort();
     signal?.addEventListener("abort", onAbort, { once: true });
-
-    const run = script
-      .run(this.context, { timeout: this.limits.cellTimeoutMs, promise: true, copy: true })
-      .then(
-        (value) => ({ value: value as GuestCellResult }),
-        (error: unknown) => ({ error }),
+    try {
+      return await guest.watchdog.under(allowance, () =>
+        Promise.race([this.compileAndRun(guest, cell, script, filename), stopped]),
       );
-    const outcome = await Promise.race([run, stopped.then((limit) => ({ limit }))]);
-    clearInterval(watchdog);
-    signal?.removeEventListener("abort", onAbort);
-    script.release();
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
 
-    if ("value" in outcome && outcome.value) return this.cellResult(outcome.value, filename, result);
+  private async compileAndRun(
+    guest: Guest,
+    cell: RunningCell,
+    script: string,
+    filename: string,
+  ): Promise<CellOutcome> {
+    let compiled: Script;
+    try {
+      compiled = await guest.compile(script, filename);
+    } catch (error) {
+      return guest.isDisposed ? { error } : { syntaxError: scrubHostPaths(errorText(error)) };
+    }
+    try {
+      cell.started = true;
+      return { value: await guest.runCell(compiled, this.limits.cellTimeoutMs) };
+    } catch (error) {
+      return { error };
+    } finally {
+      compiled.release();
+    }
+  }
+
+  /** A cell a limit stopped: restarts the guest if the limit cost it, otherwise keeps what the cell printed. */
+  private async stoppedCell(
+    guest: Guest,
+    cell: RunningCell,
+    outcome: { error: unknown } | { limit: CellLimit },
+    result: (fields: Partial<CellResult>) => CellResult,
+  ): Promise<CellResult> {
     let limit: CellLimit;
     if ("limit" in outcome) limit = outcome.limit;
     else {
-      const message = "error" in outcome ? errorText(outcome.error) : "the cell returned no result";
-      if (isolate.isDisposed) limit = /memory limit/i.test(message) ? "memory" : "time";
+      const message = errorText(outcome.error);
+      if (guest.isDisposed) limit = /memory limit/i.test(message) ? "memory" : "time";
       else if (/timed out/i.test(message)) limit = "time";
-      else return result({ error: { name: "Error", message } });
+      else {
+        const text = scrubHostPaths(limitOutput(message, this.limits.outputLimitChars).output);
+        return result({ error: { name: "Error", message: text } });
+      }
     }
-    const stateLost = isolate.isDisposed;
-    let partial: GuestCellResult | undefined;
-    if (stateLost) await this.restart();
-    else partial = await this.partialOutput();
+    const partial = guest.isDisposed ? undefined : await this.partialOutput(guest);
+    const stateLost = guest.isDisposed;
+    if (stateLost) await this.ready();
+    if (stateLost && limit === "time" && !cell.started) {
+      return result({ limit, stateLost, error: restartedBeforeCellMessage(LEFTOVER_WORK) });
+    }
     return result({
       output: partial?.output ?? "",
-      truncatedChars: partial?.cut ?? 0,
+      truncatedChars: partial?.truncatedChars ?? 0,
       limit,
       stateLost,
       error: limitMessage(limit, {
@@ -230,44 +605,107 @@ class IsolatedVmSession implements SandboxSession {
     });
   }
 
-  private async partialOutput(): Promise<GuestCellResult | undefined> {
+  private async partialOutput(guest: Guest): Promise<{ output: string; truncatedChars: number } | undefined> {
     try {
-      return (await this.context.eval("__rlm.partial()", { copy: true, timeout: 1000 })) as GuestCellResult;
+      const partial = await guest.call("partial", []);
+      if (!isRecord(partial)) return undefined;
+      return limitOutput(partial.output, this.limits.outputLimitChars, partial.cut);
     } catch {
       return undefined;
     }
   }
 
-  private cellResult(
-    guest: GuestCellResult,
+  /** A cell that ended by itself. Everything from the guest is checked and bounded again here. */
+  private finishedCell(
+    raw: unknown,
     filename: string,
+    droppedCalls: number,
     result: (fields: Partial<CellResult>) => CellResult,
   ): CellResult {
-    let error: CellError | undefined;
-    if (guest.error) {
-      const line = lineFromStack(guest.error.stack, filename);
-      error = {
-        name: guest.error.name,
-        message: guest.error.message,
-        ...(line === undefined ? {} : { line }),
+    const guest = isRecord(raw) ? raw : {};
+    const { output, truncatedChars } = limitOutput(guest.output, this.limits.outputLimitChars, guest.cut);
+    const final = this.finalAnswer(guest.final);
+    const error = this.cellError(guest.error, filename) ?? ("problem" in final ? final.problem : undefined);
+    return result({
+      output: droppedCalls > 0 ? `${output}${droppedCallsNote(droppedCalls)}` : output,
+      truncatedChars,
+      ...(error ? { error } : {}),
+      ...("value" in final ? { final: { value: final.value } } : {}),
+    });
+  }
+
+  private cellError(raw: unknown, filename: string): CellError | undefined {
+    if (!isRecord(raw)) return undefined;
+    const name = typeof raw.name === "string" && raw.name !== "" ? clipName(raw.name) : "Error";
+    const message = limitOutput(raw.message, this.limits.outputLimitChars).output;
+    const stack = typeof raw.stack === "string" ? raw.stack.slice(0, 20_000) : undefined;
+    const line = lineFromStack(stack, filename);
+    return { name, message, ...(line === undefined ? {} : { line }) };
+  }
+
+  /** FINAL's snapshot (JSON text, or null for undefined), parsed here if it is within the value limit. */
+  private finalAnswer(raw: unknown): { value: unknown } | { problem: CellError } | { none: true } {
+    if (!isRecord(raw)) return { none: true };
+    const json = raw.json;
+    if (json === null) return { value: undefined };
+    if (typeof json !== "string") return { none: true };
+    if (json.length > VALUE_LIMIT_CHARS) {
+      return {
+        problem: {
+          name: "RangeError",
+          message: `FINAL: the answer is too large (${json.length} characters as JSON, over the limit of ${VALUE_LIMIT_CHARS}). Return a shorter answer.`,
+        },
       };
     }
-    return result({
-      output: String(guest.output ?? ""),
-      truncatedChars: Number(guest.cut ?? 0),
-      ...(error ? { error } : {}),
-      ...(guest.final ? { final: { value: guest.final.value } } : {}),
-    });
+    try {
+      return { value: JSON.parse(json) };
+    } catch {
+      return { problem: { name: "Error", message: "FINAL: the answer could not be read back." } };
+    }
+  }
+
+  /** A host-side read or definition in the guest, with what went wrong said in terms of `what`. */
+  private async guestCall(
+    guest: Guest,
+    name: PreludeFunction,
+    args: unknown[],
+    what: string,
+  ): Promise<unknown> {
+    try {
+      return await guest.call(name, args);
+    } catch (error) {
+      if (guest.isDisposed) {
+        this.lostBetweenCells ??= `${what.toLowerCase()} went over the sandbox's memory or time limit`;
+        throw new Error(
+          `${what} went over the sandbox's memory or time limit, so the sandbox was restarted: every variable is gone except the inputs.`,
+        );
+      }
+      const message = errorText(error);
+      if (/timed out/i.test(message)) {
+        throw new Error(
+          `${what} took too long and was stopped (a getter, toJSON or proxy in the value may never end). Variables are intact.`,
+        );
+      }
+      throw new Error(
+        `${what} failed: ${scrubHostPaths(limitOutput(message, HOST_MESSAGE_LIMIT_CHARS).output)}`,
+      );
+    }
   }
 
   getVariable(name: string): Promise<{ value: unknown } | undefined> {
     return this.turn.run(async () => {
       this.assertOpen();
-      const read = await this.context.evalClosure("return __rlm.read($0)", [name], {
-        arguments: { copy: true },
-        result: { copy: true },
-      });
-      return (read as { value: unknown } | undefined) ?? undefined;
+      const what = `Reading the variable "${clipName(name)}"`;
+      const read = await this.guestCall(await this.ready(), "read", [name], what);
+      if (!isRecord(read) || read.found !== true) return undefined;
+      const json = read.json;
+      if (typeof json !== "string" || json.length > VALUE_LIMIT_CHARS) {
+        const size = typeof json === "string" ? json.length : Number(read.tooLarge);
+        throw new Error(
+          `The variable "${clipName(name)}" is too large to read (${size} characters as JSON, over the limit of ${VALUE_LIMIT_CHARS}).`,
+        );
+      }
+      return { value: JSON.parse(json) };
     });
   }
 
@@ -275,27 +713,44 @@ class IsolatedVmSession implements SandboxSession {
     return this.turn.run(async () => {
       this.assertOpen();
       const copy = new this.ivm.ExternalCopy(value);
-      this.persistent.get(name)?.release();
-      this.persistent.set(name, copy);
-      await this.context.global.set(name, copy.copyInto({ transferIn: false }));
+      this.inputs.get(name)?.release();
+      this.inputs.set(name, copy);
+      // A guest started now gets every input, this one included; defining it once more does no harm.
+      const guest = await this.ready();
+      const args = [name, copy.copyInto({ transferIn: false }), true];
+      await this.guestCall(guest, "define", args, `Setting the variable "${clipName(name)}"`);
     });
   }
 
   listVariables(): Promise<VariableInfo[]> {
     return this.turn.run(async () => {
       this.assertOpen();
-      return (await this.context.eval("__rlm.describe()", { copy: true })) as VariableInfo[];
+      const listed = await this.guestCall(
+        await this.ready(),
+        "describe",
+        [],
+        "Listing the sandbox's variables",
+      );
+      return Array.isArray(listed) ? listed.slice(0, LISTED_VARIABLES_LIMIT).flatMap(variableInfo) : [];
     });
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    const isolate = this.isolate as Isolate | undefined;
-    if (isolate !== undefined && !isolate.isDisposed) isolate.dispose();
-    for (const copy of this.persistent.values()) copy.release();
-    this.persistent.clear();
+    if (this.cell) this.cell.open = false;
+    this.guest?.dispose();
+    for (const copy of this.inputs.values()) copy.release();
+    this.inputs.clear();
   }
+}
+
+/** One entry of the guest's variable list, checked: what the guest reports is not trusted. */
+function variableInfo(raw: unknown): VariableInfo[] {
+  if (!isRecord(raw) || typeof raw.name !== "string" || typeof raw.type !== "string") return [];
+  const info: VariableInfo = { name: clipName(raw.name), type: clipName(raw.type, 20) };
+  if (typeof raw.size === "number" && Number.isFinite(raw.size) && raw.size >= 0) info.size = raw.size;
+  return [info];
 }
 
 /**
@@ -311,7 +766,7 @@ export function createIsolatedVmSandbox(defaults: SandboxLimits = {}): Sandbox {
       const ivm = await loadIsolatedVm();
       const session = new IsolatedVmSession(ivm, { ...options, limits: { ...defaults, ...options.limits } });
       try {
-        await session.start();
+        await session.ready();
       } catch (error) {
         session.dispose();
         throw error;
