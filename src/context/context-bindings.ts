@@ -1,8 +1,7 @@
 import {
-  chunk as chunkText,
-  createHostHelpers,
+  createClosableHostHelpers,
   type GrepOptions,
-  grep as grepContext,
+  type HostHelperOptions,
 } from "../sandboxes/host-helpers.ts";
 import type { HostFunction } from "../spec/sandbox.ts";
 import { type ContextInput, isDocumentList } from "./context-input.ts";
@@ -13,7 +12,12 @@ export interface ContextBindings {
   globals: Record<string, unknown>;
   hostFunctions: Record<string, HostFunction>;
   setupCode: string[];
+  /** Stops the helpers' worker thread now (it also stops by itself after 30 s without calls). */
+  dispose: () => void;
 }
+
+/** Budgets of the host functions (see HostHelperOptions). */
+export type BindContextOptions = HostHelperOptions;
 
 export type GuestLanguage = "javascript" | "python";
 
@@ -62,41 +66,51 @@ function aliasSetup(context: ContextInput, language: GuestLanguage): string {
 
 /**
  * Puts a context into a sandbox as `context`, with the host helpers `grep`, `chunk` and `count_tokens`.
- * A string, document list or JSON is copied in; a FileText stays on the host and the guest reads it on demand.
+ * A string, document list or JSON is copied in; a FileText stays on the host and the guest reads it on demand,
+ * through reads that wait on the host's read budget and a grep that runs in a worker with a deadline.
  */
 export function bindContext(
   context: ContextInput | FileText,
   language: GuestLanguage = "javascript",
+  options: BindContextOptions = {},
 ): ContextBindings {
   if (!(context instanceof FileText)) {
+    const helpers = createClosableHostHelpers(() => context, options);
     return {
       globals: { context },
-      hostFunctions: createHostHelpers(() => context),
+      hostFunctions: helpers.functions,
       setupCode: [aliasSetup(context, language)],
+      dispose: helpers.close,
     };
   }
-  const helpers = createHostHelpers(() => "");
+  // The helpers search no context of their own: grep over the file goes to the FileText, grep over a given
+  // text to the helpers' worker.
+  const helpers = createClosableHostHelpers(() => "", options);
+  const textGrep = helpers.functions.grep as HostFunction;
+  const textChunk = helpers.functions.chunk as HostFunction;
   return {
     globals: {},
     hostFunctions: {
-      ...helpers,
-      grep: (pattern, options) => {
-        const grepOptions = (options ?? {}) as GrepOptions;
-        return grepOptions.text === undefined
-          ? context.grep(pattern as string, grepOptions)
-          : grepContext(grepOptions.text, pattern as string, grepOptions);
+      ...helpers.functions,
+      grep: (pattern, grepOptions) => {
+        const text =
+          typeof grepOptions === "object" ? (grepOptions as { text?: unknown } | null)?.text : undefined;
+        if (text !== undefined && text !== null) return textGrep(pattern, grepOptions);
+        const limits = options.grepTimeoutMs === undefined ? {} : { timeoutMs: options.grepTimeoutMs };
+        return context.grep(pattern as string, grepOptions as GrepOptions, limits);
       },
-      chunk: (text, options) => {
+      chunk: (text, chunkOptions) => {
         if (typeof text !== "string") {
           throw new TypeError(
             `the context is a ${context.size}-byte file: chunk it with context.block(i) (blocks of whole lines) or pass a string`,
           );
         }
-        return chunkText(text, options ?? {});
+        return textChunk(text, chunkOptions);
       },
-      _context_read: (start, end) => context.read(Number(start), Number(end)),
-      _context_block: (index) => context.block(Number(index)),
+      _context_read: (start, end) => context.readAsync(start, end),
+      _context_block: (index) => context.blockAsync(index),
     },
     setupCode: [fileContextSetup(context, language)],
+    dispose: helpers.close,
   };
 }

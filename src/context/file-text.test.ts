@@ -38,17 +38,17 @@ describe("FileText", () => {
     }
   });
 
-  it("greps across blocks with file-wide lines and byte offsets", () => {
+  it("greps across blocks with file-wide lines and byte offsets", async () => {
     const { path, text } = makeFile(5000);
     const file = new FileText(path, 4096);
     try {
-      const [match] = file.grep("NEEDLE=(\\d+)");
+      const [match] = await file.grep("NEEDLE=(\\d+)");
       expect(match?.line).toBe(4998);
       expect(match?.match).toBe("NEEDLE=4242");
       const byteOffset = Buffer.byteLength(text.slice(0, text.indexOf("NEEDLE")));
       expect(match?.offset).toBe(byteOffset);
       expect(file.read(match?.offset, (match?.offset ?? 0) + 11)).toBe("NEEDLE=4242");
-      expect(file.grep("value=\\d+", { maxMatches: 3 })).toHaveLength(3);
+      expect(await file.grep("value=\\d+", { maxMatches: 3 })).toHaveLength(3);
     } finally {
       file.close();
     }

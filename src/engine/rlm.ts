@@ -446,6 +446,7 @@ export class RLM {
         limits: this.options.sandboxLimits,
       });
     } catch (error) {
+      bindings.dispose();
       return finish({ answer: null, status: "failed", iterations: 0, error: (error as Error).message });
     }
 
@@ -468,6 +469,7 @@ export class RLM {
     } finally {
       ending.abort();
       session.dispose();
+      bindings.dispose();
     }
   }
 

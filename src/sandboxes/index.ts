@@ -3,13 +3,16 @@ export {
   type ChunkOptions,
   chunk,
   countTokens,
+  createClosableHostHelpers,
   createHostHelpers,
   type Document,
   type GrepMatch,
   type GrepOptions,
   grep,
+  type HostHelperOptions,
 } from "./host-helpers.ts";
 export { createIsolatedVmSandbox, DEFAULT_LIMITS } from "./isolated-vm/isolated-vm-sandbox.ts";
+export { limitOutput } from "./output-limit.ts";
 export {
   createPythonSandbox,
   type PythonSandboxOptions,

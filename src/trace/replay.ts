@@ -65,11 +65,16 @@ export async function replayOfficialLog(
     rlm_query_batched: (prompts) => (Array.isArray(prompts) ? prompts.map(() => next()) : []),
   };
   const bindings = bindContext(options.context, options.sandbox.language);
-  const session = await options.sandbox.create({
-    globals: bindings.globals,
-    hostFunctions: { ...bindings.hostFunctions, ...replayed },
-    setupCode: bindings.setupCode,
-  });
+  const session = await options.sandbox
+    .create({
+      globals: bindings.globals,
+      hostFunctions: { ...bindings.hostFunctions, ...replayed },
+      setupCode: bindings.setupCode,
+    })
+    .catch((error: unknown) => {
+      bindings.dispose();
+      throw error;
+    });
   const blocks: ReplayedBlock[] = [];
   try {
     const iterations = records.filter((record): record is OfficialIteration => record.type === "iteration");
@@ -101,6 +106,7 @@ export async function replayOfficialLog(
     }
   } finally {
     session.dispose();
+    bindings.dispose();
   }
   const identical = blocks.filter((block) => block.same).length;
   return { blocks, identical, differing: blocks.length - identical };
