@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { engineBenchmark } from "./engine.bench.ts";
 import { fileContextBenchmark } from "./file-context.bench.ts";
 import { runBenchmarks } from "./harness.ts";
+import { hostHelpersBenchmark } from "./host-helpers.bench.ts";
 import { modelClientBenchmark } from "./model-client.bench.ts";
 import { pythonBenchmark } from "./python.bench.ts";
 import { sandboxBenchmark } from "./sandbox.bench.ts";
@@ -12,6 +13,7 @@ const BENCHMARKS = [
   modelClientBenchmark,
   sandboxBenchmark,
   fileContextBenchmark,
+  hostHelpersBenchmark,
   engineBenchmark,
   strategiesBenchmark,
   pythonBenchmark,
