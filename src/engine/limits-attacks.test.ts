@@ -8,7 +8,12 @@ import { ConfigError } from "../errors/config-error.ts";
 import { UsageError } from "../errors/usage-error.ts";
 import { createMapReduceStrategy } from "../strategies/mapreduce.ts";
 import { ScriptedModel } from "../test/scripted-model.ts";
-import { type ScriptedServer, type ServerReply, startScriptedServer } from "../test/scripted-server.ts";
+import {
+  type RecordedRequest,
+  type ScriptedServer,
+  type ServerReply,
+  startScriptedServer,
+} from "../test/scripted-server.ts";
 import { createRLM, type RLMOptions } from "./rlm.ts";
 
 const repl = (code: string) => `\`\`\`repl\n${code}\n\`\`\``;
@@ -19,11 +24,11 @@ afterEach(async () => {
 });
 
 /** Root and sub-model over real HTTP; the root plays `rootReplies` in order, the sub-model answers with `sub`. */
-async function httpModels(rootReplies: string[], sub: () => ServerReply) {
+async function httpModels(rootReplies: string[], sub: (request: RecordedRequest) => ServerReply) {
   let rootCalls = 0;
   const server = await startScriptedServer({
     replies: (request) =>
-      request.body?.model === "root" ? { text: rootReplies[rootCalls++] ?? "no more" } : sub(),
+      request.body?.model === "root" ? { text: rootReplies[rootCalls++] ?? "no more" } : sub(request),
   });
   servers.push(server);
   return {
@@ -109,10 +114,11 @@ describe("sub-calls left in flight when FINAL ends the run", () => {
     const { server, options } = await httpModels(
       [
         repl(
-          `for (let i = 0; i < 10; i++) (async () => await llm_query("slow " + i))();\nawait new Promise((resolve) => setTimeout(resolve, 0)).catch(() => {});\nFINAL("done")`,
+          `for (let i = 0; i < 10; i++) (async () => await llm_query("slow " + i))();\nconst quick = llm_query("quick")\nFINAL("done")`,
         ),
       ],
-      () => ({ text: "late", delayMs: 5_000 }),
+      (request) =>
+        JSON.stringify(request.body).includes("quick") ? { text: "now" } : { text: "late", delayMs: 5_000 },
     );
     const result = await createRLM(options).run({ context: "c", query: "q" });
     expect(result.status).toBe("completed");
@@ -232,5 +238,71 @@ describe("a base URL and key belong to one model", () => {
       env: { A: "1" },
       apiKey: "own",
     });
+  });
+});
+
+describe("found by the attack review", () => {
+  it("keeps a cell's output and error together within the output limit the root model reads", async () => {
+    const { server, options } = await httpModels(
+      [repl(`print("A".repeat(1e6))\nthrow new Error("B".repeat(1e6))`), repl(`FINAL("ok")`)],
+      () => ({ text: "unused" }),
+    );
+    await createRLM({ ...options, sandboxLimits: { outputLimitChars: 1000 } }).run({
+      context: "c",
+      query: "q",
+    });
+    const second = server.requests.filter((request) => request.body?.model === "root")[1];
+    const fed = JSON.stringify(second?.body?.messages?.at(-1)?.content ?? "");
+    const guestChars = (fed.match(/[AB]/g) ?? []).length;
+    expect(guestChars).toBeGreaterThan(100);
+    expect(guestChars).toBeLessThanOrEqual(1000);
+  });
+
+  it("runs at most `concurrency` child runs at once", async () => {
+    let inFlight = 0;
+    let most = 0;
+    let rootTurns = 0;
+    const server = await startScriptedServer({
+      replies: async (request) => {
+        const messages = request.body?.messages ?? [];
+        const first = JSON.stringify(messages.find((message) => message.role === "user")?.content ?? "");
+        if (first.includes("child task")) {
+          inFlight++;
+          most = Math.max(most, inFlight);
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          inFlight--;
+          return { text: repl(`FINAL("child done")`) };
+        }
+        return rootTurns++ === 0
+          ? {
+              text: repl(
+                `const r = rlm_query_batched(Array.from({ length: 8 }, (_, i) => "child task " + i))\nFINAL(String(r.length))`,
+              ),
+            }
+          : { text: "no more" };
+      },
+    });
+    servers.push(server);
+    const result = await createRLM({
+      model: "openai-compatible:root",
+      settings: { baseUrl: server.url, env: {} },
+      limits: { maxDepth: 2, concurrency: 2 },
+    }).run({ context: "c", query: "q" });
+    expect(result.answer).toBe("8");
+    expect(most).toBeLessThanOrEqual(2);
+  });
+
+  it("reserves at least the true token count for a long prompt built to fool a sampled estimate", async () => {
+    const { estimateInputTokens } = await import("./metered-call.ts");
+    const { countTokensInFull } = await import("../sandboxes/token-count.ts");
+    const english = "The quick brown fox reads the log and reports the id. ";
+    let dense = "";
+    for (let i = 0; dense.length < 400_000; i++) dense += `${"!@#$%^&*()"[i % 10]}${i % 7}`;
+    // Plain English where samples might look, dense punctuation and digits in between.
+    const prompt = Array.from(
+      { length: 8 },
+      (_, i) => english.repeat(300) + dense.slice(i * 50_000, (i + 1) * 50_000),
+    ).join("");
+    expect(estimateInputTokens({ prompt })).toBeGreaterThanOrEqual(countTokensInFull(prompt));
   });
 });

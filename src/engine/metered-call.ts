@@ -3,6 +3,7 @@ import type { ModelClient, ModelRequest, ModelResponse } from "../models/model-c
 import { priceCall } from "../models/prices.ts";
 import type { CallUsage } from "../models/usage.ts";
 import { countTokens } from "../sandboxes/host-helpers.ts";
+import { EXACT_TOKEN_COUNT_CHARS } from "../sandboxes/token-count.ts";
 import type { Budget } from "./budget.ts";
 
 /** Our count of a prompt is o200k's; other tokenizers count up to about this much more. */
@@ -25,7 +26,9 @@ function messageText(content: unknown): string {
 
 /**
  * Prompt tokens of a request as a server will count them, erring high: o200k's count or a quarter of the UTF-8
- * bytes, whichever is larger, plus a margin for other tokenizers and the chat format's own tokens.
+ * bytes, whichever is larger, plus a margin for other tokenizers and the chat format's own tokens. A text too long
+ * to count in full counts as its UTF-8 bytes (byte-level tokenizers never make more tokens than bytes), never as
+ * a sampled estimate, which text built to fool the samples could push far under the truth.
  */
 export function estimateInputTokens(request: Pick<ModelRequest, "system" | "messages" | "prompt">): number {
   const texts = [
@@ -36,8 +39,12 @@ export function estimateInputTokens(request: Pick<ModelRequest, "system" | "mess
   let tokens = PER_REQUEST_TOKENS;
   for (const text of texts) {
     if (text === "") continue;
-    const counted = Math.max(countTokens(text), Math.ceil(Buffer.byteLength(text, "utf8") / 4));
-    tokens += Math.ceil(counted * TOKENIZER_MARGIN) + PER_MESSAGE_TOKENS;
+    const bytes = Buffer.byteLength(text, "utf8");
+    const counted =
+      text.length > EXACT_TOKEN_COUNT_CHARS
+        ? bytes
+        : Math.ceil(Math.max(countTokens(text), Math.ceil(bytes / 4)) * TOKENIZER_MARGIN);
+    tokens += counted + PER_MESSAGE_TOKENS;
   }
   return tokens;
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setImmediate } from "node:timers/promises";
 import type { ModelClient } from "../models/model-client.ts";
 import { type CallUsage, NO_USAGE } from "../models/usage.ts";
 import { countTokens } from "../sandboxes/host-helpers.ts";
@@ -83,6 +84,10 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
 
   /** Checks size and budget, then calls the model; returns the answer or an error marker. */
   const subcall = async (rawPrompt: unknown, client: ModelClient): Promise<string> => {
+    // Each item of a batch is checked in a turn of its own: counting a long prompt takes the host's thread for
+    // a while, and a batch must not hold it for all its items at once (timers and the run's limits run between).
+    await setImmediate();
+    if (run.signal().aborted) throw new SubcallRefusal("the run or its cell has ended");
     const prompt = (run.goalHeader ? goalHeader(run.query) : "") + text(rawPrompt, "llm_query");
     const window = run.windowOf(client);
     const tokens = tokensOf(prompt, window);

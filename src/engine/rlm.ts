@@ -12,6 +12,7 @@ import type { LanguageModelInstance } from "../models/resolve-model.ts";
 import type { ResponseCache } from "../models/response-cache.ts";
 import { type CallUsage, emptyUsageTotals, type UsageTotals } from "../models/usage.ts";
 import { createIsolatedVmSandbox, DEFAULT_LIMITS } from "../sandboxes/isolated-vm/isolated-vm-sandbox.ts";
+import { limitOutput } from "../sandboxes/output-limit.ts";
 import { Semaphore } from "../shared/semaphore.ts";
 import type { CellResult, Sandbox, SandboxLimits, SandboxSession } from "../spec/sandbox.ts";
 import type { StandardSchemaV1 } from "../spec/standard-schema.ts";
@@ -100,6 +101,8 @@ export interface RunResult {
 interface RunTree {
   budget: Budget;
   semaphore: Semaphore;
+  /** Child runs in flight at each depth (at most `concurrency` each; per depth, so a parent never blocks its children). */
+  childSlots: Map<number, Semaphore>;
   cache: Map<string, Promise<string>> | undefined;
   events: RunEvent[];
   listeners: RunEventListener[];
@@ -123,14 +126,26 @@ interface CellScope {
 /** The fenced-block tags each sandbox language runs. */
 const FENCE_TAGS = { javascript: ["repl", "js", "javascript"], python: ["repl", "python", "py"] } as const;
 
-function formatCell(index: number, cell: CellResult): string {
-  const parts = [
-    `[cell ${index} output]`,
-    cell.output === "" ? "(no output)" : cell.output.replace(/\n$/, ""),
-  ];
+/**
+ * A cell's output and error as the root model reads them. Whatever the sandbox (a user's own one included) hands
+ * back, output and error together stay within the output limit: the error gets what the output left, at least
+ * 200 characters, and the output is cut further to make room for it.
+ */
+function formatCell(index: number, cell: CellResult, limit: number): string {
+  let output = limitOutput(cell.output, limit).output;
+  let error: string | undefined;
+  if (cell.error) {
+    error = limitOutput(
+      `${String(cell.error.name)}: ${String(cell.error.message)}`,
+      Math.max(200, limit - output.length),
+    ).output;
+    if (output.length + error.length > limit)
+      output = limitOutput(output, Math.max(2, limit - error.length)).output;
+  }
+  const parts = [`[cell ${index} output]`, output === "" ? "(no output)" : output.replace(/\n$/, "")];
   if (cell.error) {
     const where = cell.error.line === undefined ? "" : `, line ${cell.error.line}`;
-    parts.push(`[cell ${index} error${where}] ${cell.error.name}: ${cell.error.message}`);
+    parts.push(`[cell ${index} error${where}] ${error}`);
   }
   return parts.join("\n");
 }
@@ -259,6 +274,7 @@ export class RLM {
     const tree: RunTree = {
       budget: new Budget(this.limits, request.signal),
       semaphore: new Semaphore(this.limits.concurrency),
+      childSlots: new Map(),
       cache: this.options.subcallCache === false ? undefined : new Map(),
       events: [],
       listeners: this.options.onEvent ? [this.options.onEvent, ...listeners] : listeners,
@@ -408,18 +424,25 @@ export class RLM {
       ...(recursive
         ? {
             runChild: async (prompt: string, subContext: unknown, callId: string) => {
-              const child = await this.runNode(
-                {
-                  context: (subContext ?? request.context) as ContextInput,
-                  query: prompt,
-                  signal: request.signal,
-                },
-                tree,
-                depth + 1,
-                runId,
-                callId,
-                account,
-                cellScope.signal,
+              let slots = tree.childSlots.get(depth + 1);
+              if (slots === undefined) {
+                slots = new Semaphore(this.limits.concurrency);
+                tree.childSlots.set(depth + 1, slots);
+              }
+              const child = await slots.run(() =>
+                this.runNode(
+                  {
+                    context: (subContext ?? request.context) as ContextInput,
+                    query: prompt,
+                    signal: request.signal,
+                  },
+                  tree,
+                  depth + 1,
+                  runId,
+                  callId,
+                  account,
+                  cellScope.signal,
+                ),
               );
               const usage = child.usage ?? {
                 inputTokens: 0,
@@ -485,11 +508,12 @@ export class RLM {
     cellScope: CellScope,
   ): Promise<RunOutcome> {
     const { budget } = tree;
+    const outputLimit = this.options.sandboxLimits?.outputLimitChars ?? DEFAULT_LIMITS.outputLimitChars;
     const system = systemPrompt({
       style: this.options.promptStyle ?? "rlmkit",
       language: this.sandbox.language,
       recursive,
-      outputLimitChars: this.options.sandboxLimits?.outputLimitChars ?? DEFAULT_LIMITS.outputLimitChars,
+      outputLimitChars: outputLimit,
       subModelWindowTokens: contextWindowOf(
         this.sub.resolved.provider,
         this.sub.resolved.modelId,
@@ -562,7 +586,7 @@ export class RLM {
           durationMs: cell.durationMs,
           ...(cell.error ? { error: `${cell.error.name}: ${cell.error.message}` } : {}),
         });
-        feedback.push(formatCell(cells.length, cell));
+        feedback.push(formatCell(cells.length, cell, outputLimit));
         if (cell.final) {
           final = cell.final;
           break;

@@ -141,7 +141,7 @@ describe("count_tokens", () => {
   });
 
   const prose = Array.from(
-    { length: 4000 },
+    { length: 2500 },
     (_, index) =>
       `Line ${index}: The committee met on ${1 + (index % 28)} March; “résumé”, naïve café — ${index * 7919} items.\n`,
   ).join("");

@@ -34,7 +34,11 @@ export const AS_TEXT = { disallowedSpecial: new Set<string>() };
 /** Longest pre-token handed to byte-pair merging whole; longer ones are cut (merging costs length squared). */
 export const MAX_PRETOKEN_CHARS = 128;
 /** Texts up to this long are counted in full; longer ones are estimated from samples. */
-export const EXACT_TOKEN_COUNT_CHARS = 1_000_000;
+/**
+ * Texts up to this length are counted in full: at most about 0.8 s of the host's thread even for dense text
+ * (CJK, punctuation), which is what one guest call may cost. Longer texts are estimated.
+ */
+export const EXACT_TOKEN_COUNT_CHARS = 250_000;
 const SAMPLE_COUNT = 32;
 const SAMPLE_CHARS = 16_384;
 
@@ -148,7 +152,7 @@ function estimateTokens(text: string): number {
  * Tokens of `text` (o200k). Up to EXACT_TOKEN_COUNT_CHARS characters the count is the tokenizer's own, except
  * that runs of over MAX_PRETOKEN_CHARS characters without a break are counted in pieces (about one token more
  * per cut); longer texts are estimated from 32 evenly spaced samples of 16,384 characters (1.0% under on 2.5 MB
- * of English documentation; more on mixed text). The work is bounded either way: a million characters at most.
+ * of English documentation; more on mixed text). The work is bounded either way: a quarter of a million characters at most.
  */
 export function countTokens(text: string): number {
   return text.length <= EXACT_TOKEN_COUNT_CHARS ? countTokensInFull(text) : estimateTokens(text);
