@@ -11,6 +11,20 @@ const STACK_LIMIT_CHARS = 10_000;
 
 /** Most variables SHOW_VARS and listVariables report. */
 export const LISTED_VARIABLES_LIMIT = 1_000;
+/**
+ * The most characters of arguments one host call takes. Arguments are copied into the host's heap, so the guest's
+ * own memory limit does not bound them: the prelude measures them (strings as they are, anything else as JSON it
+ * makes itself, so no getter can change a value between measuring and copying) and refuses a call over this.
+ */
+export const HOST_ARG_LIMIT_CHARS = 64 * 1024 * 1024;
+/**
+ * The most characters of arguments that the session's host calls in flight hold at once. isolated-vm copies a
+ * call's arguments when it is made, before the host runs it, so this is counted here, on the guest's side of the
+ * copy; a cell starts counting afresh (calls an ended cell left behind are dropped or cancelled by then).
+ */
+export const HOST_IN_FLIGHT_CHARS = 256 * 1024 * 1024;
+/** The longest array one host call takes (a sparse array of length 2^32-1 is refused before it is walked). */
+export const HOST_ARRAY_LIMIT = 1_000_000;
 
 /**
  * What the prelude hands the host. The host takes References to these functions right after the prelude ran,
@@ -136,6 +150,9 @@ export function guestPrelude(outputLimitChars: number): string {
   // the buffer of the cell that resumed it, never into a finished one.
   const newBuffer = () => ({ __proto__: null, head: "", tail: "", cut: 0, final: undefined });
   let current = newBuffer();
+  // Characters of arguments held by this cell's host calls in flight; a call of an earlier cell no longer counts.
+  let inFlightChars = 0;
+  let cellNumber = 0;
   const write = (text, buffer = current) => {
     let rest = text;
     if (buffer.head.length < half) {
@@ -258,6 +275,8 @@ export function guestPrelude(outputLimitChars: number): string {
   // Runs one cell (the async function a transformed cell evaluates to). It settles through the captured
   // Promise.prototype.then, so a guest that patched Promise still gets its result reported.
   const run = (cell) => {
+    inFlightChars = 0;
+    cellNumber++;
     const buffer = newBuffer();
     current = buffer;
     if (typeof cell !== "function") return finish(buffer, undefined, { error: new errorTypes.TypeError("not a cell") });
@@ -312,13 +331,74 @@ export function guestPrelude(outputLimitChars: number): string {
     arguments: freeze({ __proto__: null, copy: true }),
     result: freeze({ __proto__: null, promise: true }),
   });
+  // Arguments cross as strings, plain primitives, or { json } made here: measured exactly, then copied.
+  const hostArgLimit = ${HOST_ARG_LIMIT_CHARS};
+  const inFlightLimit = ${HOST_IN_FLIGHT_CHARS};
+  const hostArrayLimit = ${HOST_ARRAY_LIMIT};
+  // JSON of a value for the host; a function or symbol cannot cross (the host never calls guest code).
+  const plainJson = (name, value, caller) => {
+    const refuse = () => {
+      throw makeError("TypeError", name + ": a function or symbol could not be cloned to the host; pass plain data", caller);
+    };
+    if (typeof value === "function" || typeof value === "symbol") refuse();
+    return stringify(value, (key, item) => {
+      if (typeof item === "function" || typeof item === "symbol") refuse();
+      return typeof item === "bigint" ? apply(bigintToString, item, []) : item;
+    });
+  };
+  const pack = (name, args, caller) => {
+    const packed = [];
+    let size = 0;
+    for (let index = 0; index < args.length; index++) {
+      const value = args[index];
+      let item = value;
+      if (typeof value === "string") size += value.length;
+      else if (value === undefined || value === null || typeof value === "number" || typeof value === "boolean") size += 8;
+      else if (isArray(value) && value.length > hostArrayLimit) {
+        throw makeError("RangeError", name + ": an array of " + value.length + " items is more than a host call takes (at most " + hostArrayLimit + ")", caller);
+      } else {
+        const json = plainJson(name, value, caller);
+        item = { __proto__: null, json: json === undefined ? "null" : json };
+        size += item.json.length;
+      }
+      if (size > hostArgLimit) {
+        throw makeError("RangeError", name + ": the arguments are over " + hostArgLimit + " characters, more than one host call takes; pass smaller pieces", caller);
+      }
+      put(packed, index, item);
+    }
+    if (inFlightChars + size > inFlightLimit) {
+      throw makeError("RangeError", name + ": host calls in flight already hold " + inFlightChars + " characters of arguments (at most " + inFlightLimit + "); await some before sending more", caller);
+    }
+    inFlightChars += size;
+    const owner = cellNumber;
+    const release = () => {
+      if (owner === cellNumber) inFlightChars -= size;
+    };
+    return { __proto__: null, packed, release };
+  };
   const install = (name, blocking, concurrent) => {
     const applySyncPromise = blocking.applySyncPromise;
     const applyAsync = concurrent.apply;
-    const call = (...args) => unwrap(apply(applySyncPromise, blocking, [undefined, args, blockingOptions]), call);
-    const settle = (envelope) => unwrap(envelope, settle);
-    const callConcurrently = (...args) =>
-      apply(promiseThen, apply(applyAsync, concurrent, [undefined, args, concurrentOptions]), [settle]);
+    const call = (...args) => {
+      const { packed, release } = pack(name, args, call);
+      try {
+        return unwrap(apply(applySyncPromise, blocking, [undefined, packed, blockingOptions]), call);
+      } finally {
+        release();
+      }
+    };
+    const callConcurrently = (...args) => {
+      const { packed, release } = pack(name, args, callConcurrently);
+      const settle = (envelope) => {
+        release();
+        return unwrap(envelope, settle);
+      };
+      const fail = (error) => {
+        release();
+        throw error;
+      };
+      return apply(promiseThen, apply(applyAsync, concurrent, [undefined, packed, concurrentOptions]), [settle, fail]);
+    };
     define(name, call, false);
     define(${JSON.stringify(ASYNC_PREFIX)} + name, callConcurrently, false);
   };

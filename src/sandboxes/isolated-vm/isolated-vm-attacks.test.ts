@@ -49,6 +49,61 @@ describe("isolated-vm: attacks on the boundary", () => {
   };
   const run = (session: SandboxSession, code: string) => within(session.execute(code), `the cell ${code}`);
 
+  describe("host memory and time spent for the guest are bounded (found by the attack review)", () => {
+    it(
+      "refuses arguments over the per-call size and over what calls in flight may hold",
+      async () => {
+        const session = await open({
+          hostFunctions: {
+            hold: async (text) => {
+              await sleep(300);
+              return String(text).length;
+            },
+          },
+        });
+        const result = await run(
+          session,
+          [
+            "const big = 'x'.repeat(32 * 1024 * 1024)",
+            "const settled = await Promise.allSettled(Array.from({ length: 16 }, () => (async () => await hold(big))()))",
+            "const refused = settled.filter((s) => s.status === 'rejected' && /in flight/.test(s.reason.message)).length",
+            "let tooBig = ''",
+            "try { hold('y'.repeat(70 * 1024 * 1024)) } catch (error) { tooBig = error.name }",
+            "print(settled.length - refused, refused > 0, tooBig)",
+          ].join("\n"),
+        );
+        expect(result.error).toBeUndefined();
+        expect(result.output).toBe("8 true RangeError\n");
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "charges time host functions spend for a cell to the cell's CPU limit",
+      async () => {
+        const session = await open({
+          limits: { cellTimeoutMs: 1_000, cellWallTimeoutMs: 60_000 },
+          hostFunctions: {
+            busy: () => {
+              const until = performance.now() + 200;
+              while (performance.now() < until) {
+                // host work done for the guest, on the host's thread
+              }
+              return 1;
+            },
+          },
+        });
+        const result = await run(session, "let n = 0\nwhile (true) n += busy()");
+        // Stopped by the CPU limit (or refused further host work), long before the 60 s wall limit.
+        expect(
+          result.limit === "time" || /CPU time in host functions/.test(result.error?.message ?? ""),
+        ).toBe(true);
+        expect(result.durationMs).toBeLessThan(30_000);
+      },
+      TEST_TIMEOUT_MS,
+    );
+  });
+
   describe("no guest code runs outside a time budget", () => {
     it(
       "does not resume a cell's async work when a host call resolves after the cell ended",

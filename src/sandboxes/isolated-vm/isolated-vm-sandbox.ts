@@ -23,6 +23,7 @@ import {
 import { transformCell } from "../cell-transform.ts";
 import {
   guestPrelude,
+  HOST_IN_FLIGHT_CHARS,
   LISTED_VARIABLES_LIMIT,
   PRELUDE_FILENAME,
   type PreludeFunction,
@@ -118,6 +119,8 @@ interface Allowance {
   onOverrun: () => void;
   /** Called on every check within the allowance. */
   onCheck?: (cpu: bigint, now: number) => void;
+  /** Host time charged to the operation besides the isolate's own CPU (host functions' work for it). */
+  chargedMs?: () => number;
 }
 
 /**
@@ -182,7 +185,8 @@ class Watchdog {
     }
     const now = performance.now();
     const allowance = this.allowance;
-    if (Number(cpu - this.cpuStart) / 1e6 > allowance.cpuMs || now - this.wallStart > allowance.wallMs) {
+    const used = Number(cpu - this.cpuStart) / 1e6 + (allowance.chargedMs?.() ?? 0);
+    if (used > allowance.cpuMs || now - this.wallStart > allowance.wallMs) {
       this.stop();
       this.isolate.dispose();
       allowance.onOverrun();
@@ -348,6 +352,30 @@ interface RunningCell {
   started: boolean;
   inFlight: number;
   lastActivity: number;
+  /**
+   * Time the host's thread spent inside host functions for this cell before they returned or handed back a
+   * promise (count_tokens, chunk...): work done for the guest, charged to the cell's CPU limit. Waiting for a
+   * promise (a model call, a grep in its worker) is not charged.
+   */
+  hostMs: number;
+}
+
+/** Arguments as the prelude packs them: strings and primitives as they are, anything else as `{ json }`. */
+function unpackArgs(packed: unknown[]): { args: unknown[]; chars: number } {
+  let chars = 0;
+  const args = packed.map((item) => {
+    if (typeof item === "string") {
+      chars += item.length;
+      return item;
+    }
+    if (item !== null && typeof item === "object" && typeof (item as { json?: unknown }).json === "string") {
+      const json = (item as { json: string }).json;
+      chars += json.length;
+      return JSON.parse(json);
+    }
+    return item;
+  });
+  return { args, chars };
 }
 
 type CellOutcome = { value: unknown } | { error: unknown } | { syntaxError: string } | { limit: CellLimit };
@@ -364,6 +392,8 @@ class IsolatedVmSession implements SandboxSession {
   private readonly limits: Required<SandboxLimits>;
   private readonly setupCode: string[];
   private cells = 0;
+  /** Characters of arguments held by host calls in flight (see HOST_IN_FLIGHT_CHARS). */
+  private inFlightChars = 0;
   private disposed = false;
   /** Cells and variable access run one at a time. */
   private readonly turn = new Semaphore(1);
@@ -435,14 +465,45 @@ class IsolatedVmSession implements SandboxSession {
     return cell.open ? this.transfer(envelope) : NEVER;
   }
 
-  private async callHost(cell: RunningCell, fn: HostFunction, args: unknown[]): Promise<Envelope> {
+  private async callHost(cell: RunningCell, fn: HostFunction, packed: unknown[]): Promise<Envelope> {
+    // Refused before any work: a cell whose CPU limit the host's work for it has used up (the watchdog cannot
+    // stop host work in progress, so it is not started), and arguments over the session's in-flight budget.
+    if (cell.hostMs > this.limits.cellTimeoutMs) {
+      return hostErrorEnvelope(
+        new RangeError(
+          `this cell used its ${this.limits.cellTimeoutMs / 1000} s of CPU time in host functions; do less per cell`,
+        ),
+      );
+    }
+    let unpacked: { args: unknown[]; chars: number };
+    try {
+      unpacked = unpackArgs(Array.isArray(packed) ? packed : []);
+    } catch (error) {
+      return hostErrorEnvelope(error);
+    }
+    if (this.inFlightChars + unpacked.chars > HOST_IN_FLIGHT_CHARS) {
+      return hostErrorEnvelope(
+        new RangeError(
+          `host calls in flight already hold ${this.inFlightChars} characters of arguments (at most ${HOST_IN_FLIGHT_CHARS}); await some before sending more`,
+        ),
+      );
+    }
+    this.inFlightChars += unpacked.chars;
     cell.inFlight++;
     cell.lastActivity = performance.now();
+    const started = performance.now();
     try {
-      return { ok: true, value: await fn(...args) };
+      let pending: unknown;
+      try {
+        pending = fn(...unpacked.args);
+      } finally {
+        cell.hostMs += performance.now() - started;
+      }
+      return { ok: true, value: await pending };
     } catch (error) {
       return hostErrorEnvelope(error);
     } finally {
+      this.inFlightChars -= unpacked.chars;
       cell.inFlight--;
       cell.lastActivity = performance.now();
     }
@@ -491,7 +552,13 @@ class IsolatedVmSession implements SandboxSession {
 
     const guest = await this.ready();
     const filename = `cell-${++this.cells}.js`;
-    const cell: RunningCell = { open: true, started: false, inFlight: 0, lastActivity: performance.now() };
+    const cell: RunningCell = {
+      open: true,
+      started: false,
+      inFlight: 0,
+      lastActivity: performance.now(),
+      hostMs: 0,
+    };
     this.cell = cell;
     let outcome: CellOutcome;
     try {
@@ -523,6 +590,7 @@ class IsolatedVmSession implements SandboxSession {
     const allowance: Allowance = {
       cpuMs: this.limits.cellTimeoutMs + WATCHDOG_GRACE_MS,
       wallMs: this.limits.cellWallTimeoutMs,
+      chargedMs: () => cell.hostMs,
       onOverrun: () => stop("time"),
       onCheck: (cpu, now) => {
         if (cpu !== lastCpu) {
