@@ -2,6 +2,10 @@
  * Python that runs once in each Pyodide runtime before any cell: the REPL namespace, bounded output capture,
  * trimmed tracebacks, FINAL / FINAL_VAR / SHOW_VARS, the `answer` dict, and the host functions, which call the
  * parent process through a synchronous bridge (`_rlm_host.call`). Our own code, written for rlmkit.
+ *
+ * Everything here is guest-writable (`import __main__`), so nothing here is a limit the host relies on: output
+ * is cut here only to save copying, and the host cuts it again; sizes are checked here only to give the guest a
+ * clear error instead of a protocol violation.
  */
 export const PYTHON_PRELUDE = String.raw`
 import ast, json, sys, traceback, io, builtins, os, posix
@@ -19,6 +23,7 @@ for _module in (os, posix):
 _ns = {"__name__": "__main__", "__builtins__": builtins}
 _state = {"final": None, "has_final": False}
 _limit = 20000
+_max_value_chars = 8 << 20
 
 class _BoundedOutput(io.TextIOBase):
     def __init__(self, limit):
@@ -102,18 +107,45 @@ def SHOW_VARS():
         print(v["name"] + ": " + v["type"] + (" (" + str(v["size"]) + ")" if "size" in v else ""))
     return None
 
-def _jsonable(value):
+def _as_json(value, fallback=repr):
+    # JSON that JavaScript can parse (no NaN); what JSON cannot hold goes as its repr. Guest objects can raise
+    # anywhere in here (__repr__, __iter__, ...): that must not fail the cell's reply.
     try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        return repr(value)
+        return json.dumps(value, allow_nan=False, default=fallback)
+    except Exception:
+        pass
+    try:
+        return json.dumps(repr(value))
+    except Exception:
+        return json.dumps("<" + type(value).__name__ + " object>")
+
+def _json_fallback(value):
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    return repr(value)
+
+def _too_large(what, text, max_chars):
+    return ValueError(what + " is too large to read back: " + str(len(text)) + " characters as JSON, at most " + str(max_chars))
+
+def _export_value(name, max_chars):
+    if name not in _ns:
+        return None
+    text = _as_json(_ns[name], _json_fallback)
+    if len(text) > max_chars:
+        raise _too_large("the value of " + name, text, max_chars)
+    return text
+
+def _describe_json(max_chars):
+    text = json.dumps(_describe())
+    if len(text) > max_chars:
+        raise _too_large("the list of variables", text, max_chars)
+    return text
 
 def _trimmed_traceback(error):
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == "<cell>"]
     line = frames[-1].lineno if frames else getattr(error, "lineno", None)
     text = "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(type(error), error))
-    message = str(error)
+    message = str(error)[:max(1000, _limit)]
     if isinstance(error, ModuleNotFoundError):
         message += " (only the standard library and the packages of the folder given with --python-packages are available; nothing is downloaded)"
     return {"name": type(error).__name__, "message": message, "line": line, "traceback": text[-4000:]}
@@ -142,12 +174,21 @@ def _run_cell(code):
     answer = _ns.get("answer")
     if not _state["has_final"] and isinstance(answer, dict) and answer.get("ready") is True:
         FINAL(answer.get("content"))
+    final = None
+    if _state["has_final"]:
+        final = _as_json(_state["final"], None)
+        if len(final) > _max_value_chars:
+            too_large = _too_large("the value given to FINAL", final, _max_value_chars)
+            error = {"name": "ValueError", "message": str(too_large), "line": None, "traceback": ""}
+            final = None
     result = {"output": out.value(), "cut": out.cut}
     if error is not None:
         result["error"] = error
-    if _state["has_final"]:
-        result["final"] = {"value": _jsonable(_state["final"])}
-    return json.dumps(result)
+    text = json.dumps(result)
+    if final is not None:
+        # The final value is JSON already: splice it in rather than encode it twice.
+        text = text[:-1] + ', "final": {"value": ' + final + "}}"
+    return text
 
 _incoming = None
 
@@ -161,9 +202,10 @@ def _decode_buffer(name):
     _ns[name] = _incoming.decode("utf-8")
     _incoming = None
 
-def _setup(host_names, limit):
-    global _limit
+def _setup(host_names, limit, max_value_chars):
+    global _limit, _max_value_chars
     _limit = limit
+    _max_value_chars = max_value_chars
     for name in host_names:
         _ns[name] = _host_function(name)
     _ns.update({"FINAL": FINAL, "FINAL_VAR": FINAL_VAR, "SHOW_VARS": SHOW_VARS, "print": print})

@@ -1,40 +1,109 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../../errors/config-error.ts";
 import type { HostFunction } from "../../spec/sandbox.ts";
 
-/** Messages the child sends, besides host calls. */
-export interface ChildReply {
-  type: string;
-  [field: string]: unknown;
+/**
+ * The pipe protocol, host side. The child is not trusted: guest code can write raw bytes to any of its file
+ * descriptors. So every line the child sends is signed: `<HMAC-SHA256 in hex><JSON>\n`, keyed with a secret this
+ * process sends as the child's very first input (read before Pyodide loads or any guest code runs), over the
+ * frame's sequence number and its JSON. A line that fails the check, is not JSON of a known shape, is longer than
+ * MAX_FRAME_BYTES, or comes when nothing asked for it, is a protocol violation: the child is killed and what was
+ * waiting fails. Nothing the child sends can make this process throw.
+ */
+
+/** The most bytes one line from the child may have; a longer one is a violation, refused before it is all read. */
+export const MAX_FRAME_BYTES = 64 << 20;
+/** The most characters of JSON a value read back from the guest may have (getVariable, listVariables, FINAL). */
+export const MAX_VALUE_CHARS = 8 << 20;
+const KEY_BYTES = 32;
+const MAC_HEX_CHARS = 64;
+
+/** An error the guest raised, as the child reports it. */
+export interface GuestError {
+  name: string;
+  message: string;
+  line?: number;
+  traceback?: string;
+}
+
+/** The replies to requests, checked for shape. */
+export type ChildReply =
+  | { type: "ready" }
+  | { type: "done" }
+  | { type: "result"; output: string; cut: number; error?: GuestError; final?: { value: unknown } }
+  | { type: "value"; found: boolean; value?: unknown }
+  | { type: "error"; error: string };
+
+/** What the host sends; each request has one reply type (or "error"). */
+export type HostRequest =
+  | { type: "setup"; hostNames: string[]; outputLimit: number; maxValueChars: number }
+  | { type: "set"; name: string; value: unknown }
+  | { type: "execute"; code: string }
+  | { type: "get"; name: string; maxChars: number }
+  | { type: "list"; maxChars: number };
+
+const REPLY_TO: Record<HostRequest["type"] | "start", ChildReply["type"]> = {
+  start: "ready",
+  setup: "done",
+  set: "done",
+  execute: "result",
+  get: "value",
+  list: "value",
+};
+
+interface HostCall {
+  type: "host-call";
+  name: string;
+  args: unknown[];
+}
+
+type ChildMessage = ChildReply | HostCall | { type: "fatal"; error: string };
+
+/** The child broke the protocol; the process has been killed. */
+export class ProtocolViolation extends Error {
+  override name = "SandboxProtocolError";
 }
 
 const CHILD_SCRIPT = fileURLToPath(
   new URL(`./python-child${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
 );
 const READY_TIMEOUT_MS = 120_000;
+const STDERR_TAIL_BYTES = 2000;
 const LARGE_STRING_CHARS = 1 << 20;
 /** How long after a take the pool starts its next spare. */
 const REFILL_DELAY_MS = 2_000;
 
+/** Runs `command args` once and says whether it exited 0 (for probing what this system offers). */
+function commandWorks(command: string, args: string[]): boolean {
+  try {
+    execFileSync(command, args, { stdio: "ignore", timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 let unshareWorks: boolean | undefined;
+let pdeathsigWorks: boolean | undefined;
 
 /** Whether `unshare` can give the child its own empty network (and pid) namespace here (Linux). */
 function canUnshare(): boolean {
-  if (unshareWorks === undefined) {
-    try {
-      execFileSync("unshare", ["--user", "--map-root-user", "--net", "--pid", "--fork", "true"], {
-        stdio: "ignore",
-        timeout: 5000,
-      });
-      unshareWorks = true;
-    } catch {
-      unshareWorks = false;
-    }
-  }
+  unshareWorks ??= commandWorks("unshare", ["--user", "--map-root-user", "--net", "--pid", "--fork", "true"]);
   return unshareWorks;
+}
+
+/**
+ * Whether util-linux `setpriv --pdeathsig` is here. It asks the kernel to SIGKILL the child when this process
+ * dies, however it dies (SIGKILL included, where no handler of ours runs); the signal carries across unshare's
+ * exec, and unshare's --kill-child passes it on to the sandboxed Node.
+ */
+function canSetDeathSignal(): boolean {
+  pdeathsigWorks ??= process.platform === "linux" && commandWorks("setpriv", ["--pdeathsig", "KILL", "true"]);
+  return pdeathsigWorks;
 }
 
 function pyodideDirectory(): string {
@@ -63,7 +132,10 @@ export interface PythonProcessOptions {
   packagesDirectory?: string;
 }
 
-/** How the child is started: Node with the permission model, no code from strings, in its own namespaces. */
+/**
+ * How the child is started: Node with the permission model, no code from strings, in its own namespaces, and
+ * (where setpriv allows) bound to die with this process.
+ */
 function childCommand(options: PythonProcessOptions): {
   command: string;
   args: string[];
@@ -73,17 +145,22 @@ function childCommand(options: PythonProcessOptions): {
   const reads = [dirname(CHILD_SCRIPT), pyodide, ...packageFiles(dirname(CHILD_SCRIPT))];
   if (options.packagesDirectory) reads.push(options.packagesDirectory);
   const node = [
+    process.execPath,
     "--permission",
     ...reads.map((path) => `--allow-fs-read=${path}`),
     "--disallow-code-generation-from-strings",
     CHILD_SCRIPT,
+    "--max-frame-bytes",
+    String(MAX_FRAME_BYTES),
     ...(options.packagesDirectory ? ["--packages", options.packagesDirectory] : []),
   ];
-  if (process.platform === "linux" && canUnshare()) {
-    const isolation = ["--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child"];
-    return { command: "unshare", args: [...isolation, process.execPath, ...node], isolatedNetwork: true };
-  }
-  return { command: process.execPath, args: node, isolatedNetwork: false };
+  const isolatedNetwork = process.platform === "linux" && canUnshare();
+  const isolation = isolatedNetwork
+    ? ["unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child"]
+    : [];
+  const deathSignal = canSetDeathSignal() ? ["setpriv", "--pdeathsig", "KILL"] : [];
+  const [command, ...args] = [...deathSignal, ...isolation, ...node] as [string, ...string[]];
+  return { command, args, isolatedNetwork };
 }
 
 /** The resident memory of a process and all its descendants, in bytes (Linux /proc; 0 elsewhere). */
@@ -106,6 +183,163 @@ export function treeRss(pid: number): number {
 }
 
 /**
+ * Splits a byte stream into lines in linear time: chunks are kept as they come, only the new chunk is searched
+ * for a newline, and a line's chunks are joined once. A line longer than `maxBytes` is reported as soon as it
+ * passes the bound, without buffering the rest.
+ */
+class LineSplitter {
+  private readonly maxBytes: number;
+  private readonly onLine: (line: Buffer) => void;
+  private readonly onTooLong: () => void;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(maxBytes: number, onLine: (line: Buffer) => void, onTooLong: () => void) {
+    this.maxBytes = maxBytes;
+    this.onLine = onLine;
+    this.onTooLong = onTooLong;
+  }
+
+  /** Takes the next chunk; returns false once a line was too long (the caller stops feeding). */
+  push(chunk: Buffer): boolean {
+    let start = 0;
+    for (;;) {
+      const newline = chunk.indexOf(10, start);
+      const end = newline === -1 ? chunk.length : newline;
+      if (this.pendingBytes + (end - start) > this.maxBytes) {
+        this.pending = [];
+        this.onTooLong();
+        return false;
+      }
+      if (newline === -1) {
+        if (end > start) this.pending.push(chunk.subarray(start));
+        this.pendingBytes += end - start;
+        return true;
+      }
+      const tail = chunk.subarray(start, newline);
+      const line = this.pending.length === 0 ? tail : Buffer.concat([...this.pending, tail]);
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.onLine(line);
+      start = newline + 1;
+    }
+  }
+}
+
+/** Checks each frame's MAC against the process key and the next sequence number; returns the JSON bytes. */
+class FrameVerifier {
+  private readonly key: KeyObject;
+  private sequence = 0;
+
+  constructor(key: KeyObject) {
+    this.key = key;
+  }
+
+  /** The frame's JSON, or undefined when its MAC is wrong (or it is too short to carry one). */
+  verify(line: Buffer): Buffer | undefined {
+    if (line.length < MAC_HEX_CHARS) return undefined;
+    const body = line.subarray(MAC_HEX_CHARS);
+    const expected = Buffer.from(
+      createHmac("sha256", this.key).update(`${this.sequence}\n`).update(body).digest("hex"),
+      "latin1",
+    );
+    if (!timingSafeEqual(expected, line.subarray(0, MAC_HEX_CHARS))) return undefined;
+    this.sequence++;
+    return body;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+const optionalString = (value: unknown) => value === undefined || typeof value === "string";
+
+function validGuestError(value: unknown): value is GuestError {
+  return (
+    isRecord(value) &&
+    typeof value.name === "string" &&
+    typeof value.message === "string" &&
+    (value.line === undefined || value.line === null || typeof value.line === "number") &&
+    optionalString(value.traceback)
+  );
+}
+
+/** The message, if `value` has the shape of one the child may send; otherwise why not. */
+function checkMessage(value: unknown): ChildMessage | string {
+  if (!isRecord(value)) return "a message that is not a JSON object";
+  switch (value.type) {
+    case "ready":
+    case "done":
+      return { type: value.type };
+    case "error":
+    case "fatal":
+      return typeof value.error === "string"
+        ? { type: value.type, error: value.error }
+        : "an error without text";
+    case "host-call":
+      return typeof value.name === "string" && Array.isArray(value.args)
+        ? { type: "host-call", name: value.name, args: value.args }
+        : "a malformed host call";
+    case "value":
+      if (typeof value.found !== "boolean") return "a malformed value";
+      return value.found
+        ? { type: "value", found: true, value: value.value }
+        : { type: "value", found: false };
+    case "result": {
+      if (typeof value.output !== "string" || typeof value.cut !== "number") return "a malformed result";
+      if (value.error !== undefined && !validGuestError(value.error))
+        return "a result with a malformed error";
+      if (value.final !== undefined && !(isRecord(value.final) && "value" in value.final))
+        return "a result with a malformed final answer";
+      const error = value.error as (GuestError & { line?: number | null }) | undefined;
+      return {
+        type: "result",
+        output: value.output,
+        cut: value.cut,
+        ...(error
+          ? {
+              error: {
+                name: error.name,
+                message: error.message,
+                ...(typeof error.line === "number" ? { line: error.line } : {}),
+                ...(error.traceback === undefined ? {} : { traceback: error.traceback }),
+              },
+            }
+          : {}),
+        ...(value.final === undefined ? {} : { final: { value: (value.final as { value: unknown }).value } }),
+      };
+    }
+    default:
+      return "a message of unknown type";
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Processes still running, killed if this process exits normally (the death signal covers the other ways). */
+const running = new Set<PythonProcess>();
+let exitHookInstalled = false;
+
+function killOnExit(child: PythonProcess): void {
+  running.add(child);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once("exit", () => {
+      for (const each of running) each.kill();
+    });
+  }
+}
+
+interface Waiter {
+  expects: ChildReply["type"];
+  resolve: (reply: ChildReply) => void;
+  reject: (error: Error) => void;
+}
+
+/**
  * One Pyodide child process and its two pipes. Requests are answered in order; while one runs, the child may ask
  * for host calls, which are run here and answered on the same pipe.
  */
@@ -113,46 +347,82 @@ export class PythonProcess {
   readonly child: ChildProcess;
   readonly isolatedNetwork: boolean;
   readonly ready: Promise<void>;
-  private buffer = "";
-  private readonly waiting: Array<{ resolve: (reply: ChildReply) => void; reject: (error: Error) => void }> =
-    [];
+  private readonly waiting: Waiter[] = [];
+  private readonly splitter: LineSplitter;
+  private readonly verifier: FrameVerifier;
   private hostFunctions: Record<string, HostFunction> = {};
-  private stderrTail = "";
-  /** Milliseconds spent in host calls during the current request (not counted against the cell's time). */
-  hostCallMs = 0;
+  /** The last bytes the child wrote to stderr (kept raw: a guest may flood fd 2, and decoding it all costs). */
+  private stderrTail = Buffer.alloc(0);
+  private holds = 0;
+  private readonly refHolds: Array<() => void> = [];
+  private hostCallsInFlight = 0;
+  private hostWaitSince = 0;
+  private hostWaitedMs = 0;
+  /** Time spent inside host functions before they returned or handed back a promise, since the last reset. */
+  private hostWorkMs = 0;
+  /** Why the child was stopped for breaking the protocol, if it was. */
+  violation: string | undefined;
   exited = false;
 
   constructor(options: PythonProcessOptions = {}) {
     const { command, args, isolatedNetwork } = childCommand(options);
     this.isolatedNetwork = isolatedNetwork;
+    const key = randomBytes(KEY_BYTES);
+    this.verifier = new FrameVerifier(createSecretKey(key));
+    this.splitter = new LineSplitter(
+      MAX_FRAME_BYTES + MAC_HEX_CHARS,
+      (line) => this.receiveLine(line),
+      () => this.violate(`a message longer than ${MAX_FRAME_BYTES} bytes`),
+    );
     this.child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"], env: {} });
-    const fromChild = this.child.stdio[4] as NodeJS.ReadableStream & { unref?: () => void };
-    fromChild.setEncoding("utf8");
-    fromChild.on("data", (data: string) => this.receive(data));
-    this.child.stderr?.setEncoding("utf8");
-    this.child.stderr?.on("data", (data: string) => {
-      this.stderrTail = (this.stderrTail + data).slice(-2000);
+    killOnExit(this);
+    // The key goes first, before the child loads Pyodide; it reads exactly this line.
+    this.write(`${key.toString("hex")}\n`);
+    key.fill(0);
+    const fromChild = this.child.stdio[4] as NodeJS.ReadableStream;
+    fromChild.on("data", (chunk: Buffer) => this.receive(chunk));
+    // Without its reply pipe the child can do nothing useful (the guest may have closed it).
+    fromChild.on("end", () => this.kill());
+    fromChild.on("error", () => this.kill());
+    this.child.stderr?.on("data", (chunk: Buffer) => {
+      this.stderrTail = Buffer.concat([this.stderrTail, chunk.subarray(-STDERR_TAIL_BYTES)]).subarray(
+        -STDERR_TAIL_BYTES,
+      );
     });
     this.child.on("exit", () => {
       this.exited = true;
-      const error = new Error(
-        `the Python process ended${this.stderrTail ? `: ${this.stderrTail.trim().split("\n").at(-1)}` : ""}`,
-      );
+      running.delete(this);
+      const last = this.stderrTail.toString("utf8").trim().split("\n").at(-1)?.slice(0, 300);
+      const error = new Error(`the Python process ended${last ? `: ${last}` : ""}`);
       for (const waiter of this.waiting.splice(0)) waiter.reject(error);
     });
     this.child.on("error", () => undefined);
     (this.child.stdio[3] as NodeJS.WritableStream).on("error", () => undefined);
-    this.ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error("the Python process did not start in time")),
-        READY_TIMEOUT_MS,
-      );
+    this.ready = this.awaitReady();
+    this.ready.catch(() => undefined);
+    this.setReferenced(false);
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  private awaitReady(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error("the Python process did not start in time"));
+        this.kill();
+      }, READY_TIMEOUT_MS);
       timer.unref();
       this.waiting.push({
+        expects: REPLY_TO.start,
         resolve: (reply) => {
           clearTimeout(timer);
           if (reply.type === "ready") resolve();
-          else reject(new Error(`the Python process failed to start: ${String(reply.error ?? reply.type)}`));
+          else
+            reject(
+              new Error(`the Python process failed to start: ${reply.type === "error" ? reply.error : ""}`),
+            );
         },
         reject: (error) => {
           clearTimeout(timer);
@@ -160,74 +430,193 @@ export class PythonProcess {
         },
       });
     });
-    this.ready.catch(() => undefined);
-    this.unref();
   }
 
-  /** Lets the parent exit while this (idle) process is alive. */
-  unref(): void {
-    this.child.unref();
+  private setReferenced(referenced: boolean): void {
+    if (referenced) this.child.ref();
+    else this.child.unref();
     for (const stream of [this.child.stdio[2], this.child.stdio[3], this.child.stdio[4]]) {
-      (stream as unknown as { unref?: () => void } | null)?.unref?.();
+      const handle = stream as unknown as { ref?: () => void; unref?: () => void } | null;
+      if (referenced) handle?.ref?.();
+      else handle?.unref?.();
     }
   }
 
-  /** Keeps the parent alive while a request is in flight. */
+  /**
+   * Keeps this process (and so the parent's event loop) alive until the returned release is called. Idle
+   * processes are unreferenced, so the parent can exit while a spare waits; every request holds one.
+   */
+  hold(): () => void {
+    if (this.holds++ === 0) this.setReferenced(true);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.holds === 0) this.setReferenced(false);
+    };
+  }
+
+  /** Keeps the parent alive until the matching unref (for callers outside a request, such as benchmarks). */
   ref(): void {
-    this.child.ref();
-    for (const stream of [this.child.stdio[3], this.child.stdio[4]]) {
-      (stream as unknown as { ref?: () => void } | null)?.ref?.();
-    }
+    this.refHolds.push(this.hold());
+  }
+
+  unref(): void {
+    this.refHolds.pop()?.();
   }
 
   setHostFunctions(functions: Record<string, HostFunction>): void {
     this.hostFunctions = functions;
   }
 
-  private receive(data: string): void {
-    this.buffer += data;
-    for (let newline = this.buffer.indexOf("\n"); newline !== -1; newline = this.buffer.indexOf("\n")) {
-      const line = this.buffer.slice(0, newline);
-      this.buffer = this.buffer.slice(newline + 1);
-      const message = JSON.parse(line) as ChildReply;
-      if (message.type === "host-call") void this.answerHostCall(message);
-      else this.waiting.shift()?.resolve(message);
-    }
+  /** Starts counting host-call waiting from zero (at the start of a request). */
+  resetHostWait(): void {
+    this.hostWaitedMs = 0;
+    this.hostWorkMs = 0;
+    this.hostWaitSince = performance.now();
   }
 
-  private async answerHostCall(message: ChildReply): Promise<void> {
-    const started = performance.now();
-    const fn = this.hostFunctions[String(message.name)];
-    let reply: Record<string, unknown>;
+  /**
+   * Milliseconds since the last reset during which at least one host call was in flight, the one in flight now
+   * included: the child is blocked then, so this time is not the guest's CPU time.
+   */
+  hostWaitMs(): number {
+    const waited =
+      this.hostWaitedMs + (this.hostCallsInFlight > 0 ? performance.now() - this.hostWaitSince : 0);
+    // Work the host's thread did inside host functions (count_tokens, chunk) was done for the guest: it counts.
+    return Math.max(0, waited - this.hostWorkMs);
+  }
+
+  private hostCallStarted(): void {
+    if (this.hostCallsInFlight++ === 0) this.hostWaitSince = performance.now();
+  }
+
+  private hostCallEnded(): void {
+    if (--this.hostCallsInFlight === 0) this.hostWaitedMs += performance.now() - this.hostWaitSince;
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.violation !== undefined) return;
     try {
-      if (fn === undefined) throw new Error(`no host function ${String(message.name)}`);
-      reply = { ok: true, value: (await fn(...((message.args as unknown[]) ?? []))) ?? null };
+      this.splitter.push(chunk);
     } catch (error) {
-      reply = { ok: false, error: error instanceof Error ? error.message : String(error) };
+      this.violate(`a message that could not be read (${messageOf(error)})`);
     }
-    this.hostCallMs += performance.now() - started;
-    this.write(`${JSON.stringify(reply)}\n`);
   }
 
-  private write(data: string | Buffer): void {
+  private receiveLine(line: Buffer): void {
+    if (this.violation !== undefined) return;
+    const body = this.verifier.verify(line);
+    if (body === undefined) {
+      this.violate("a message without a valid signature");
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString("utf8"));
+    } catch {
+      this.violate("a message that is not JSON");
+      return;
+    }
+    const message = checkMessage(parsed);
+    if (typeof message === "string") {
+      this.violate(message);
+      return;
+    }
+    this.dispatch(message);
+  }
+
+  private dispatch(message: ChildMessage): void {
+    if (message.type === "fatal") {
+      const error = new Error(`the Python process failed: ${message.error.slice(0, 2000)}`);
+      for (const waiter of this.waiting.splice(0)) waiter.reject(error);
+      this.kill();
+      return;
+    }
+    const waiter = this.waiting[0];
+    if (waiter === undefined) {
+      this.violate(`a ${message.type} message that nothing asked for`);
+      return;
+    }
+    if (message.type === "host-call") {
+      // Host calls come only from guest code, which runs only inside a request (never while starting).
+      if (waiter.expects === "ready") {
+        this.violate("a host call before the process was ready");
+        return;
+      }
+      void this.answerHostCall(message);
+      return;
+    }
+    if (message.type !== waiter.expects && message.type !== "error") {
+      this.violate(`a ${message.type} message in reply to a request for ${waiter.expects}`);
+      return;
+    }
+    this.waiting.shift();
+    waiter.resolve(message);
+  }
+
+  /** Stops the child for breaking the protocol; whatever waits fails with the reason. */
+  private violate(reason: string): void {
+    if (this.violation !== undefined) return;
+    this.violation = reason;
+    this.kill();
+    const error = new ProtocolViolation(`the Python process sent ${reason}`);
+    for (const waiter of this.waiting.splice(0)) waiter.reject(error);
+  }
+
+  private async answerHostCall(call: HostCall): Promise<void> {
+    this.hostCallStarted();
+    let reply: string;
+    try {
+      // Only the functions given, never a property every object inherits (constructor, __proto__, ...).
+      const fn = Object.hasOwn(this.hostFunctions, call.name) ? this.hostFunctions[call.name] : undefined;
+      if (typeof fn !== "function") throw new Error(`no host function ${call.name}`);
+      const started = performance.now();
+      let pending: unknown;
+      try {
+        pending = fn(...call.args);
+      } finally {
+        this.hostWorkMs += performance.now() - started;
+      }
+      reply = JSON.stringify({ ok: true, value: (await pending) ?? null });
+    } catch (error) {
+      reply = JSON.stringify({ ok: false, error: messageOf(error) });
+    } finally {
+      this.hostCallEnded();
+    }
+    this.write(`${reply}\n`);
+  }
+
+  private write(data: string): void {
     if (!this.exited) (this.child.stdio[3] as NodeJS.WritableStream).write(data);
   }
 
-  /** Sends a request and resolves to the child's reply. */
-  request(message: Record<string, unknown>): Promise<ChildReply> {
-    if (this.exited) return Promise.reject(new Error("the Python process has ended"));
-    return new Promise<ChildReply>((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
-      const value = message.value;
-      if (typeof value === "string" && value.length > LARGE_STRING_CHARS) {
+  /** Sends a request and resolves to the child's reply (of the type the request asks for, or an error). */
+  request(message: HostRequest): Promise<ChildReply> {
+    if (this.exited || this.violation !== undefined)
+      return Promise.reject(new Error("the Python process has ended"));
+    const release = this.hold();
+    const reply = new Promise<ChildReply>((resolve, reject) => {
+      this.waiting.push({ expects: REPLY_TO[message.type], resolve, reject });
+      if (
+        message.type === "set" &&
+        typeof message.value === "string" &&
+        message.value.length > LARGE_STRING_CHARS
+      ) {
         // A large string goes as raw UTF-8 after a header that gives its byte length: no JSON escaping.
-        const header = { ...message, value: undefined, textBytes: Buffer.byteLength(value, "utf8") };
+        const header = {
+          type: "set",
+          name: message.name,
+          textBytes: Buffer.byteLength(message.value, "utf8"),
+        };
         this.write(`${JSON.stringify(header)}\n`);
-        this.write(value);
+        this.write(message.value);
       } else {
         this.write(`${JSON.stringify(message)}\n`);
       }
     });
+    reply.then(release, release);
+    return reply;
   }
 
   kill(): void {
@@ -258,11 +647,11 @@ export class PythonPool {
     const taken = this.spare as PythonProcess;
     this.spare = undefined;
     setTimeout(() => this.warm(), REFILL_DELAY_MS).unref();
-    taken.ref();
+    const release = taken.hold();
     try {
       await taken.ready;
     } finally {
-      taken.unref();
+      release();
     }
     return taken;
   }
