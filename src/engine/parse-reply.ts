@@ -4,7 +4,11 @@ export interface CodeBlock {
   code: string;
 }
 
-const FENCE = /```([A-Za-z0-9_-]*)[^\n]*\n([\s\S]*?)```/g;
+/**
+ * An opening fence with its tag, then everything up to a closing fence at the start of a line (as the official
+ * parser does): three backticks inside the code, such as a comment about ```repl blocks, do not end the block.
+ */
+const FENCE = /```([A-Za-z0-9_-]*)[^\n]*\n([\s\S]*?)^[ \t]*```/gm;
 
 /** Code blocks in the languages a sandbox runs, in order. */
 export function extractCodeBlocks(reply: string, languages: readonly string[]): CodeBlock[] {
@@ -44,7 +48,8 @@ export function findProseFinal(reply: string): ProseFinal | undefined {
         const after = rest.slice(at + 1).split("\n", 1)[0] ?? "";
         if (after.trim() !== "") break;
         if (match[1] === "FINAL_VAR") return { kind: "variable", name: inner.replace(/^["'`]|["'`]$/g, "") };
-        return { kind: "value", text: inner.replace(/^"([\s\S]*)"$/, "$1") };
+        // FINAL("x") and FINAL('x') mean the same: one pair of matching quotes around the answer is taken off.
+        return { kind: "value", text: inner.replace(/^(["'])([\s\S]*)\1$/, "$2") };
       }
     }
   }

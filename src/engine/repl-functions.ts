@@ -71,8 +71,10 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
     ...(run.parentRunId ? { parentRunId: run.parentRunId } : {}),
   };
 
+  /** The model a call names: `{ model: "name" }` (JS) / `model="name"` (Python), or the official positional form. */
   const clientFor = (options: unknown): ModelClient => {
-    const name = (options as { model?: unknown } | undefined)?.model;
+    const name =
+      typeof options === "string" ? options : (options as { model?: unknown } | undefined | null)?.model;
     if (name === undefined || name === null) return run.subModel;
     const client = run.models[String(name)];
     if (client === undefined) {

@@ -1,0 +1,68 @@
+/**
+ * Parsing and REPL behaviour as the official RLM implementation has it (issue: runs that never lose their answer).
+ */
+import { describe, expect, it } from "vitest";
+import { ScriptedModel } from "../test/scripted-model.ts";
+import { extractCodeBlocks, findProseFinal } from "./parse-reply.ts";
+import { createRLM } from "./rlm.ts";
+
+const repl = (code: string) => `\`\`\`repl\n${code}\n\`\`\``;
+
+describe("code blocks close only at a fence at the start of a line", () => {
+  it("keeps running after three backticks inside the code", () => {
+    const reply = [
+      "Let me look.",
+      "```repl",
+      "# write code in ```repl``` blocks",
+      "x = 1",
+      "print(x)",
+      "```",
+      "done",
+    ].join("\n");
+    expect(extractCodeBlocks(reply, ["repl"])).toEqual([
+      { language: "repl", code: "# write code in ```repl``` blocks\nx = 1\nprint(x)\n" },
+    ]);
+  });
+
+  it("still finds several blocks, and an indented closing fence", () => {
+    const reply = "```repl\na = 1\n```\ntext\n  ```python\nb = 2\n  ```\n";
+    expect(extractCodeBlocks(reply, ["repl", "python"]).map((block) => block.code)).toEqual([
+      "a = 1\n",
+      "b = 2\n",
+    ]);
+  });
+});
+
+describe("FINAL in prose", () => {
+  it.each([
+    ['FINAL("x")', "x"],
+    ["FINAL('x')", "x"],
+    ["FINAL(x)", "x"],
+    [`FINAL("it's")`, "it's"],
+    [`FINAL('say "hi"')`, 'say "hi"'],
+  ])("%s gives %s", (line, answer) => {
+    expect(findProseFinal(`Done.\n${line}`)).toEqual({ kind: "value", text: answer });
+  });
+});
+
+describe("a model named by position, as the official llm_query(prompt, model) has it", () => {
+  it("routes llm_query(prompt, 'other') and llm_query_batched(prompts, 'other'), and refuses an unknown name", async () => {
+    const other = new ScriptedModel({ replies: () => "from other", modelId: "other" });
+    const root = new ScriptedModel({
+      replies: [
+        repl(
+          [
+            "const one = llm_query('hi', 'other')",
+            "const many = llm_query_batched(['a', 'b'], 'other')",
+            "let refused = ''",
+            "try { llm_query('hi', 'nope') } catch (error) { refused = error.message }",
+            "FINAL([one, ...many, refused].join(' | '))",
+          ].join("\n"),
+        ),
+      ],
+      modelId: "root",
+    });
+    const result = await createRLM({ model: root, models: { other } }).run({ context: "c", query: "q" });
+    expect(result.answer).toMatch(/^from other \| from other \| from other \| .*no model named "nope"/);
+  });
+});
