@@ -66,3 +66,16 @@ describe("a model named by position, as the official llm_query(prompt, model) ha
     expect(result.answer).toMatch(/^from other \| from other \| from other \| .*no model named "nope"/);
   });
 });
+
+describe("FINAL without an answer", () => {
+  it.each(["FINAL()", "FINAL(undefined)", "FINAL(null)", "FINAL(NaN)"])(
+    "%s does not end the run; the model is told and can answer",
+    async (call) => {
+      const root = new ScriptedModel({ replies: [repl(call), repl("FINAL('real')")], modelId: "root" });
+      const result = await createRLM({ model: root }).run({ context: "c", query: "q" });
+      expect(result.status).toBe("completed");
+      expect(result.answer).toBe("real");
+      expect(root.calls[1]?.lastUserText).toMatch(/FINAL was called without an answer/);
+    },
+  );
+});

@@ -123,6 +123,17 @@ interface CellScope {
   signal: AbortSignal;
 }
 
+/**
+ * FINAL with nothing in it (FINAL(), FINAL(undefined), FINAL(null) or None, FINAL(NaN), which JSON carries as null)
+ * is not an answer: the run goes on and the model is told, instead of completing with no answer.
+ */
+function isNoAnswer(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === "number" && Number.isNaN(value));
+}
+
+const NO_ANSWER_NOTE =
+  "FINAL was called without an answer (nothing, undefined, null/None or NaN), so the run goes on: call FINAL with the answer itself, e.g. FINAL(result).";
+
 /** The fenced-block tags each sandbox language runs. */
 const FENCE_TAGS = { javascript: ["repl", "js", "javascript"], python: ["repl", "python", "py"] } as const;
 
@@ -587,7 +598,8 @@ export class RLM {
           ...(cell.error ? { error: `${cell.error.name}: ${cell.error.message}` } : {}),
         });
         feedback.push(formatCell(cells.length, cell, outputLimit));
-        if (cell.final) {
+        if (cell.final && isNoAnswer(cell.final.value)) feedback.push(NO_ANSWER_NOTE);
+        else if (cell.final) {
           final = cell.final;
           break;
         }
@@ -602,7 +614,8 @@ export class RLM {
           }));
           if (variable !== undefined && "unreadable" in variable) {
             feedback.push(`FINAL_VAR(${prose.name}): the variable could not be read: ${variable.unreadable}`);
-          } else if (variable !== undefined) final = variable;
+          } else if (variable !== undefined && isNoAnswer(variable.value)) feedback.push(NO_ANSWER_NOTE);
+          else if (variable !== undefined) final = variable;
           else
             feedback.push(
               `FINAL_VAR(${prose.name}): there is no variable named "${prose.name}" in the REPL.`,

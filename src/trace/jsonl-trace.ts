@@ -4,10 +4,15 @@ import { UsageError } from "../errors/usage-error.ts";
 import { collectSecrets, redactSecrets } from "../models/redact-secrets.ts";
 import { convertOfficialLog, isOfficialLog } from "./official-trace.ts";
 
-/** Writes run events to a JSONL file, one event per line, with secrets redacted. */
+/**
+ * Writes run events to a JSONL file, one event per line, with secrets redacted. A write that fails (disk full)
+ * never stops the run: writing stops, and `failure` says why, for a warning beside the answer.
+ */
 export interface TraceWriter {
   listener: RunEventListener;
   close(): void;
+  /** Why the trace stopped being written, when it did. */
+  readonly failure: string | undefined;
 }
 
 export function createJsonlTraceWriter(path: string, secrets: string[] = collectSecrets()): TraceWriter {
@@ -20,26 +25,42 @@ export function createJsonlTraceWriter(path: string, secrets: string[] = collect
     });
   }
   let open = true;
+  let failure: string | undefined;
   return {
     listener(event) {
-      if (open) writeSync(fd, `${redactSecrets(JSON.stringify(event), secrets)}\n`);
+      if (!open || failure !== undefined) return;
+      try {
+        writeSync(fd, `${redactSecrets(JSON.stringify(event), secrets)}\n`);
+      } catch (error) {
+        failure = `the trace ${path} could not be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); it holds the events before that`;
+      }
     },
     close() {
       if (!open) return;
       open = false;
-      closeSync(fd);
+      try {
+        closeSync(fd);
+      } catch {
+        // the failure, if any, is already recorded
+      }
+    },
+    get failure() {
+      return failure;
     },
   };
 }
 
 /** Reads a trace: rlmkit's own, or an official RLM log converted on the fly. */
-export function readJsonlTrace(path: string): RunEvent[] {
-  const records = readJsonlRecords(path);
+export function readJsonlTrace(path: string, onWarning?: (message: string) => void): RunEvent[] {
+  const records = readJsonlRecords(path, onWarning);
   return isOfficialLog(records) ? convertOfficialLog(records) : (records as RunEvent[]);
 }
 
-/** Reads JSONL records; a line that is not JSON is a UsageError naming the line. */
-export function readJsonlRecords(path: string): unknown[] {
+/**
+ * Reads JSONL records; a line that is not JSON is a UsageError naming the line, except a cut-off last line (a run
+ * that crashed while writing), which is skipped with a warning so the rest can be shown.
+ */
+export function readJsonlRecords(path: string, onWarning?: (message: string) => void): unknown[] {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -54,6 +75,13 @@ export function readJsonlRecords(path: string): unknown[] {
     try {
       events.push(JSON.parse(line));
     } catch {
+      const last = lines.slice(index + 1).every((rest) => rest.trim() === "");
+      if (last && events.length > 0) {
+        onWarning?.(
+          `${path}:${index + 1}: the last line is cut off (the run ended while writing it); showing the rest`,
+        );
+        continue;
+      }
       throw new UsageError({ message: `${path}:${index + 1} is not a JSON line; is this an rlmkit trace?` });
     }
   }

@@ -164,6 +164,7 @@ function printResult(result: RunResult, io: CliIo, json: boolean): void {
         subcalls,
         durationMs: Math.round(durationMs),
         ...(result.error ? { error: result.error } : {}),
+        ...(result.partialAnswer === undefined ? {} : { partialAnswer: result.partialAnswer }),
         ...(result.warnings ? { warnings: result.warnings } : {}),
       }),
     );
@@ -305,8 +306,11 @@ export const runCommand: Command = {
           collectSecrets(io.env, [values["api-key"], values["sub-api-key"]]),
         );
       }
-      const result = await strategy.run({ context, query, signal: controller.signal });
+      const ran = await strategy.run({ context, query, signal: controller.signal });
       progress.stop();
+      // A trace that could not be written costs the trace, never the answer: it becomes a warning.
+      const traceFailure = trace?.failure;
+      const result = traceFailure ? { ...ran, warnings: [...(ran.warnings ?? []), traceFailure] } : ran;
       printResult(result, io, json);
       if (terminatedBy !== undefined) return 128 + (terminatedBy === "SIGHUP" ? 1 : 15);
       return result.status === "completed" ? EXIT.ok : EXIT.failed;

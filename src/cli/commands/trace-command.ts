@@ -6,7 +6,7 @@ import { readJsonlRecords, readJsonlTrace } from "../../trace/jsonl-trace.ts";
 import { convertOfficialLog, isOfficialLog } from "../../trace/official-trace.ts";
 import { formatReplayReport, replayOfficialLog } from "../../trace/replay.ts";
 import { renderTraceTree } from "../../trace/trace-tree.ts";
-import { writeLine } from "../cli-io.ts";
+import { type CliIo, writeLine } from "../cli-io.ts";
 import type { Command } from "../command.ts";
 import { EXIT } from "../exit-codes.ts";
 import { parseOptions } from "../parse-options.ts";
@@ -29,8 +29,8 @@ Options:
   --sandbox NAME   python (default for replay) or isolated-vm
   -h, --help       show this help`;
 
-function readOfficial(path: string) {
-  const records = readJsonlRecords(path);
+function readOfficial(path: string, io: CliIo) {
+  const records = readJsonlRecords(path, (message) => writeLine(io.stderr, `warning: ${message}`));
   if (!isOfficialLog(records)) {
     throw new UsageError({
       message: `${path} is not a log of the official RLM format (records of type metadata and iteration).`,
@@ -62,11 +62,12 @@ export const traceCommand: Command = {
       });
     }
     if (action === "show") {
-      writeLine(io.stdout, renderTraceTree(readJsonlTrace(path)));
+      const events = readJsonlTrace(path, (message) => writeLine(io.stderr, `warning: ${message}`));
+      writeLine(io.stdout, renderTraceTree(events));
       return EXIT.ok;
     }
     if (action === "import") {
-      const text = `${convertOfficialLog(readOfficial(path))
+      const text = `${convertOfficialLog(readOfficial(path, io))
         .map((event) => JSON.stringify(event))
         .join("\n")}\n`;
       if (values.out === undefined) io.stdout.write(text);
@@ -76,7 +77,7 @@ export const traceCommand: Command = {
       }
       return EXIT.ok;
     }
-    const records = readOfficial(path);
+    const records = readOfficial(path, io);
     if (values.context === undefined)
       throw new UsageError({ message: "rlm trace replay needs the run's input: --context <file|dir|glob>." });
     const context = await loadContext(values.context);

@@ -1,0 +1,111 @@
+/** A run never loses its answer: trace failures, partial answers, a reader that goes away, a cut-off trace. */
+import { execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { startScriptedServer } from "../test/scripted-server.ts";
+
+const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
+const root = mkdtempSync(join(tmpdir(), "rlmkit-answers-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const ENV = { PATH: process.env.PATH ?? "", OLLAMA_BASE_URL: "http://127.0.0.1:9" };
+const repl = (code: string) => `\`\`\`repl\n${code}\n\`\`\``;
+
+function rlm(args: string[]) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { env: ENV, cwd: root }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe("rlm run keeps the answer", () => {
+  it.skipIf(!existsSync("/dev/full"))("when the trace cannot be written (disk full)", async () => {
+    await using server = await startScriptedServer({
+      replies: () => ({ text: repl("FINAL('the answer')") }),
+    });
+    writeFileSync(join(root, "small.txt"), "tiny");
+    const args = ["run", "--context", "small.txt", "--query", "q", "--model", "openai-compatible:root"];
+    const result = await rlm([...args, "--base-url", server.url, "--trace", "/dev/full", "--json"]);
+    expect(result.code).toBe(0);
+    const printed = JSON.parse(result.stdout);
+    expect(printed.answer).toBe("the answer");
+    expect(printed.warnings.join(" ")).toMatch(/trace \/dev\/full could not be written \(ENOSPC\)/);
+  });
+
+  it("prints the partial answer with --json when a limit ends the run", async () => {
+    await using server = await startScriptedServer({
+      replies: () => ({ text: `I think it is 42.\n${repl("print('checking')")}` }),
+    });
+    writeFileSync(join(root, "small.txt"), "tiny");
+    const result = await rlm([
+      "run",
+      "--context",
+      "small.txt",
+      "--query",
+      "q",
+      "--model",
+      "openai-compatible:root",
+      "--base-url",
+      server.url,
+      "--max-iterations",
+      "1",
+      "--json",
+    ]);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: "max_iterations" });
+    expect(JSON.parse(result.stdout).answer ?? JSON.parse(result.stdout).partialAnswer).toBeTruthy();
+  });
+
+  it("exits quietly when the reader of its output goes away", async () => {
+    const long = "x".repeat(2_000_000);
+    await using server = await startScriptedServer({ replies: () => ({ text: repl(`FINAL("${long}")`) }) });
+    writeFileSync(join(root, "small.txt"), "tiny");
+    const child = spawn(
+      process.execPath,
+      [
+        MAIN,
+        "run",
+        "--context",
+        "small.txt",
+        "--query",
+        "q",
+        "--model",
+        "openai-compatible:root",
+        "--base-url",
+        server.url,
+      ],
+      { env: ENV, cwd: root },
+    );
+    let stderr = "";
+    child.stderr.on("data", (data: Buffer) => {
+      stderr += data.toString();
+    });
+    child.stdout.once("data", () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on("exit", (exit) => resolve(exit)));
+    expect(stderr).not.toMatch(/EPIPE|at .*\.ts:\d+/);
+    expect(code).toBe(0);
+  });
+});
+
+describe("rlm trace show", () => {
+  it("shows a trace whose last line was cut off, with a warning", async () => {
+    const start = {
+      type: "run-start",
+      at: 1,
+      runId: "r",
+      depth: 0,
+      query: "q",
+      model: "m",
+      subModel: "m",
+      contextChars: 1,
+    };
+    writeFileSync(join(root, "cut.jsonl"), `${JSON.stringify(start)}\n{"type":"iteration-st`);
+    const result = await rlm(["trace", "show", "cut.jsonl"]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/cut\.jsonl:2: the last line is cut off/);
+    expect(result.stdout).toMatch(/q/);
+  });
+});
