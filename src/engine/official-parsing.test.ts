@@ -79,3 +79,43 @@ describe("FINAL without an answer", () => {
     },
   );
 });
+
+describe("the REPL's own names are restored after each cell", () => {
+  it("in JavaScript", async () => {
+    const { createIsolatedVmSandbox } = await import("../sandboxes/isolated-vm/isolated-vm-sandbox.ts");
+    const session = await createIsolatedVmSandbox().create({
+      globals: { context: "the input" },
+      hostFunctions: { llm_query: () => "model says hi" },
+      setupCode: ["globalThis.context_0 = context"],
+    });
+    try {
+      const first = await session.execute(
+        "context = 'mine'\nllm_query = 5\ncontext_0 = null\nconst mine = 1\nprint('ok')",
+      );
+      expect(first.output).toMatch(
+        /^ok\n\[note: llm_query, context, context_0 are names of the REPL and were restored after this cell/,
+      );
+      const second = await session.execute("print(context, llm_query('x'), context_0, mine)");
+      expect(second.output).toBe("the input model says hi the input 1\n");
+      expect((await session.execute("answer.content = 'x'\nprint('quiet')")).output).toBe("quiet\n");
+    } finally {
+      session.dispose();
+    }
+  });
+
+  it("in Python", async () => {
+    const { createPythonSandbox } = await import("../sandboxes/python/python-sandbox.ts");
+    const session = await createPythonSandbox().create({
+      globals: { context: "the input" },
+      hostFunctions: { llm_query: () => "model says hi" },
+    });
+    try {
+      const first = await session.execute("context = 'mine'\nllm_query = 5\nmine = 1\nprint('ok')");
+      expect(first.output).toMatch(/^ok\n\[note: .*restored after this cell/s);
+      const second = await session.execute("print(context, llm_query('x'), mine)");
+      expect(second.output).toBe("the input model says hi 1\n");
+    } finally {
+      session.dispose();
+    }
+  }, 60_000);
+});

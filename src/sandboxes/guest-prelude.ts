@@ -30,7 +30,7 @@ export const HOST_ARRAY_LIMIT = 1_000_000;
  * What the prelude hands the host. The host takes References to these functions right after the prelude ran,
  * before any guest code, and calls them through those References: they are never reachable from guest code.
  */
-export type PreludeFunction = "run" | "partial" | "read" | "describe" | "install" | "define";
+export type PreludeFunction = "run" | "partial" | "read" | "describe" | "install" | "define" | "seal";
 
 /**
  * JavaScript that runs inside the guest once per isolate, before any cell. It defines print/console with a
@@ -51,6 +51,7 @@ export function guestPrelude(outputLimitChars: number): string {
   const { stringify } = JSON;
   const { keys, getOwnPropertyNames, freeze, defineProperty } = Object;
   const { isArray } = Array;
+  const arrayJoin = Array.prototype.join;
   const { max, floor } = Math;
   const StringOf = String;
   const PromiseOf = Promise;
@@ -263,6 +264,11 @@ export function guestPrelude(outputLimitChars: number): string {
     let error = caught === undefined ? undefined : describeError(caught.error);
     try {
       if (error === undefined && value !== undefined) write(inspect(value) + "\\n", buffer);
+      const restored = restoreScaffold();
+      if (restored.length > 0) {
+        const one = restored.length === 1;
+        write("[note: " + apply(arrayJoin, restored, [", "]) + (one ? " is a name" : " are names") + " of the REPL and " + (one ? "was" : "were") + " restored after this cell; keep your own values under other names]\\n", buffer);
+      }
       const answer = globalObject.answer;
       if (buffer.final === undefined && answer !== null && typeof answer === "object" && answer.ready === true) {
         buffer.final = finalOf(answer.content);
@@ -301,8 +307,41 @@ export function guestPrelude(outputLimitChars: number): string {
       ? { __proto__: null, found: true, tooLarge: json.length }
       : { __proto__: null, found: true, json };
   };
+  // The REPL's own names (host functions, the inputs such as context, what the setup code defined) and their
+  // values: put back after every cell that overwrote or deleted them, as the official REPL does.
+  const scaffold = { __proto__: null };
   const define = (name, value, enumerable) => {
     defineProperty(globalObject, name, { __proto__: null, value, writable: true, enumerable, configurable: true });
+    scaffold[name] = { __proto__: null, value, enumerable };
+  };
+  // After the setup code: the names it added (context_0 and friends) are the REPL's too; \`answer\` is the guest's.
+  const seal = () => {
+    const names = getOwnPropertyNames(globalObject);
+    for (let index = 0; index < names.length; index++) {
+      const name = names[index];
+      if (name in builtIns || name in scaffold || name === "answer") continue;
+      const descriptor = getOwnPropertyDescriptor(globalObject, name);
+      if (descriptor !== undefined && hasOwn(descriptor, "value")) {
+        scaffold[name] = { __proto__: null, value: descriptor.value, enumerable: descriptor.enumerable === true };
+      }
+    }
+  };
+  const restoreScaffold = () => {
+    const restored = [];
+    const names = keys(scaffold);
+    for (let index = 0; index < names.length; index++) {
+      const name = names[index];
+      const entry = scaffold[name];
+      const descriptor = getOwnPropertyDescriptor(globalObject, name);
+      if (descriptor !== undefined && hasOwn(descriptor, "value") && descriptor.value === entry.value) continue;
+      try {
+        defineProperty(globalObject, name, { __proto__: null, value: entry.value, writable: true, enumerable: entry.enumerable, configurable: true });
+        put(restored, restored.length, name);
+      } catch {
+        // made non-configurable by the guest: it stays as the guest left it
+      }
+    }
+    return restored;
   };
 
   // A host function as two globals: the blocking one (the guest gets the value directly) and its concurrent twin
@@ -403,6 +442,6 @@ export function guestPrelude(outputLimitChars: number): string {
     define(${JSON.stringify(ASYNC_PREFIX)} + name, callConcurrently, false);
   };
 
-  return freeze({ __proto__: null, run, partial, read, describe, install, define });
+  return freeze({ __proto__: null, run, partial, read, describe, install, define, seal });
 })()`;
 }

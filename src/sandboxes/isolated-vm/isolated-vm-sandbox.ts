@@ -268,7 +268,7 @@ class Guest {
       filename: PRELUDE_FILENAME,
     })) as Reference;
     this.references.push(internals);
-    for (const name of ["run", "partial", "read", "describe", "install", "define"] as const) {
+    for (const name of ["run", "partial", "read", "describe", "install", "define", "seal"] as const) {
       const reference = (await internals.get(name, { reference: true })) as Reference;
       this.references.push(reference);
       this.prelude[name] = reference;
@@ -289,6 +289,7 @@ class Guest {
         throw new Error(`The sandbox's setup code failed: ${scrubHostPaths(errorText(error))}`);
       }
     }
+    await this.apply("seal", []);
   }
 
   private apply(name: PreludeFunction, args: unknown[], options: object = {}): Promise<unknown> {

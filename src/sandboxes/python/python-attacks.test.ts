@@ -293,7 +293,7 @@ describe("variable access is watched like a cell", () => {
     async () => {
       const session = await open({ limits: { cellTimeoutMs: 1000 } });
       await session.execute(
-        "import __main__\nclass Stuck(dict):\n    def __setitem__(self, key, value):\n        while True:\n            pass\n__main__._ns = Stuck()",
+        "import __main__\nclass Stuck(dict):\n    def __setitem__(self, key, value):\n        while key == 'big':\n            pass\n        dict.__setitem__(self, key, value)\n__main__._ns = Stuck()",
       );
       await expect(session.setVariable("big", "y".repeat(2 << 20))).rejects.toThrow(/time limit/);
       expect((await session.execute("print(len(big))")).output).toBe(`${2 << 20}\n`);
@@ -482,6 +482,123 @@ describe("the Python child ends with its parent", () => {
         // Only the processes this test started, by pid.
         for (const pid of pids.filter(isAlive)) process.kill(pid, "SIGKILL");
       }
+    },
+    SLOW,
+  );
+});
+
+/**
+ * Found by the second attack review: with %TypedArray%.prototype.length replaced by a getter, a host call let the
+ * guest watch HMAC's inner and outer states pass through typed arrays, rebuild the MAC, and sign its own frames.
+ * The MAC is now computed in a realm of its own from strings.
+ */
+const STATE_LEAK_AND_FORGE = [
+  "import js, pyodide_js, json",
+  "from pyodide.ffi import create_proxy, to_js",
+  "import _rlm_host",
+  "",
+  "TA = js.Object.getPrototypeOf(js.Uint8Array.prototype)",
+  'origdesc = js.Object.getOwnPropertyDescriptor(TA, "length")',
+  "orig = origdesc.get",
+  'st = {"armed": False, "busy": False, "first32": None, "inner": None, "outer": None, "seq": None, "log": []}',
+  "",
+  "class Stop(Exception):",
+  "    pass",
+  "",
+  "def getter(this):",
+  "    n = orig.call(this)",
+  '    if not st["armed"] or st["busy"] or n > 4096:',
+  "        return n",
+  '    st["busy"] = True',
+  "    try:",
+  "        if n <= 12:",
+  "            b = bytes(this.to_bytes())",
+  '            if b.endswith(b"\\n") and b[:-1].isdigit():',
+  '                st["seq"] = int(b[:-1])',
+  "        elif n == 32:",
+  "            b = bytes(this.to_bytes())",
+  '            if st["first32"] is None:',
+  '                st["first32"] = b',
+  '            elif b != st["first32"]:',
+  '                st["inner"], st["outer"] = st["first32"], b',
+  '                st["armed"] = False',
+  '                raise Stop("got it")',
+  '        st["log"].append(n)',
+  "    finally:",
+  '        st["busy"] = False',
+  "    return 0",
+  "",
+  "proxy = create_proxy(getter, capture_this=True)",
+  "desc = js.Object.new()",
+  "desc.get = proxy",
+  "desc.configurable = True",
+  'js.Object.defineProperty(TA, "length", desc)',
+  'st["armed"] = True',
+  "try:",
+  '    _rlm_host.call("x" * 100, "[]")',
+  "except Exception as e:",
+  '    print("call raised:", type(e).__name__, str(e)[:80])',
+  'st["armed"] = False',
+  'print("seq", st["seq"], "log", st["log"][:30])',
+  'print("inner", st["inner"] and st["inner"].hex())',
+  'print("outer", st["outer"] and st["outer"].hex())',
+  "",
+  "# --- SHA-256 from a given state ---",
+  "K = [0x428a2f98,0x71374491,0xb5c0fbcf,0xe9b5dba5,0x3956c25b,0x59f111f1,0x923f82a4,0xab1c5ed5,0xd807aa98,0x12835b01,0x243185be,0x550c7dc3,0x72be5d74,0x80deb1fe,0x9bdc06a7,0xc19bf174,0xe49b69c1,0xefbe4786,0x0fc19dc6,0x240ca1cc,0x2de92c6f,0x4a7484aa,0x5cb0a9dc,0x76f988da,0x983e5152,0xa831c66d,0xb00327c8,0xbf597fc7,0xc6e00bf3,0xd5a79147,0x06ca6351,0x14292967,0x27b70a85,0x2e1b2138,0x4d2c6dfc,0x53380d13,0x650a7354,0x766a0abb,0x81c2c92e,0x92722c85,0xa2bfe8a1,0xa81a664b,0xc24b8b70,0xc76c51a3,0xd192e819,0xd6990624,0xf40e3585,0x106aa070,0x19a4c116,0x1e376c08,0x2748774c,0x34b0bcb5,0x391c0cb3,0x4ed8aa4a,0x5b9cca4f,0x682e6ff3,0x748f82ee,0x78a5636f,0x84c87814,0x8cc70208,0x90befffa,0xa4506ceb,0xbef9a3f7,0xc67178f2]",
+  "M = 0xffffffff",
+  "def rotr(x, n): return ((x >> n) | (x << (32 - n))) & M",
+  "def compress(h, blk):",
+  '    w = [int.from_bytes(blk[4*i:4*i+4], "big") for i in range(16)]',
+  "    for t in range(16, 64):",
+  "        s0 = rotr(w[t-15], 7) ^ rotr(w[t-15], 18) ^ (w[t-15] >> 3)",
+  "        s1 = rotr(w[t-2], 17) ^ rotr(w[t-2], 19) ^ (w[t-2] >> 10)",
+  "        w.append((w[t-16] + s0 + w[t-7] + s1) & M)",
+  "    a, b, c, d, e, f, g, hh = h",
+  "    for t in range(64):",
+  "        S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)",
+  "        ch = (e & f) ^ (~e & g)",
+  "        t1 = (hh + S1 + ch + K[t] + w[t]) & M",
+  "        S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)",
+  "        mj = (a & b) ^ (a & c) ^ (b & c)",
+  "        hh, g, f, e, d, c, b, a = g, f, e, (d + t1) & M, c, b, a, (t1 + S0 + mj) & M",
+  "    return [(x + y) & M for x, y in zip(h, [a, b, c, d, e, f, g, hh])]",
+  "def sha_from(state_bytes, data):",
+  '    h = [int.from_bytes(state_bytes[4*i:4*i+4], "big") for i in range(8)]',
+  "    total = 64 + len(data)",
+  '    msg = data + b"\\x80" + b"\\x00" * ((55 - total) % 64) + (total * 8).to_bytes(8, "big")',
+  "    for i in range(0, len(msg), 64):",
+  "        h = compress(h, msg[i:i+64])",
+  '    return b"".join(x.to_bytes(4, "big") for x in h)',
+  "def mac(seq, body):",
+  '    return sha_from(st["outer"], sha_from(st["inner"], str(seq).encode() + b"\\n" + body)).hex().encode()',
+  "",
+  'st["armed"] = True; st["busy"] = True  # getter now returns the true length without touching `this` in Python... still proxies this',
+  'js.Object.defineProperty(TA, "length", origdesc)',
+  'print("restored:", js.Uint8Array.new(5).length)',
+  "",
+  'seq = st["seq"]',
+  'body = json.dumps({"type": "result", "output": "FORGED OUTPUT\\n", "cut": 0, "final": {"value": "FORGED FINAL ANSWER"}}).encode()',
+  'frame = mac(seq, body) + body + b"\\n"',
+  "js.process.stdout.constructor.new(4).write(frame.decode())",
+  'print("forged frame written with seq", seq)',
+  "# make the child's own next send fail before it writes anything (its MAC would be stale)",
+  "def bad(this):",
+  '    raise Exception("stop")',
+  "d = js.Object.new(); d.get = create_proxy(bad, capture_this=True); d.configurable = True",
+  "import time; time.sleep(0.5)",
+  'js.Object.defineProperty(TA, "length", d)',
+  "",
+].join("\n");
+
+describe("the MAC's states cannot be watched through patched prototypes", () => {
+  it(
+    "a forged frame signed with states leaked through %TypedArray%.prototype.length is refused",
+    async () => {
+      const session = await open({ limits: { cellTimeoutMs: 5_000, outputLimitChars: 1000 } });
+      const result = await session.execute(STATE_LEAK_AND_FORGE);
+      expect(result.final?.value).not.toBe("FORGED FINAL ANSWER");
+      expect(result.output).not.toContain("FORGED OUTPUT");
+      expect((await session.execute("print('next', 1 + 1)")).output).toBe("next 2\n");
     },
     SLOW,
   );

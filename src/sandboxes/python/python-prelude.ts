@@ -86,6 +86,17 @@ def FINAL_VAR(name):
     return FINAL(_ns[name])
 
 _builtin_names = set()
+# The REPL's own names (host functions, FINAL..., print, the inputs such as context) and their values: put back
+# after every cell that overwrote or deleted them, as the official REPL does.
+_scaffold = {}
+
+def _restore_scaffold():
+    restored = []
+    for name, value in _scaffold.items():
+        if _ns.get(name, _restore_scaffold) is not value:
+            _ns[name] = value
+            restored.append(name)
+    return restored
 
 def _describe():
     out = []
@@ -171,6 +182,9 @@ def _run_cell(code):
         error = _trimmed_traceback(caught)
     finally:
         sys.stdout, sys.stderr = old_out, old_err
+    restored = _restore_scaffold()
+    if restored:
+        out.write("[note: " + ", ".join(restored) + " " + ("is a name" if len(restored) == 1 else "are names") + " of the REPL and " + ("was" if len(restored) == 1 else "were") + " restored after this cell; keep your own values under other names]\n")
     answer = _ns.get("answer")
     if not _state["has_final"] and isinstance(answer, dict) and answer.get("ready") is True:
         FINAL(answer.get("content"))
@@ -200,7 +214,12 @@ def _new_buffer(size):
 def _decode_buffer(name):
     global _incoming
     _ns[name] = _incoming.decode("utf-8")
+    _scaffold[name] = _ns[name]
     _incoming = None
+
+def _set_input(name, value):
+    _ns[name] = value
+    _scaffold[name] = value
 
 def _setup(host_names, limit, max_value_chars):
     global _limit, _max_value_chars
@@ -212,4 +231,7 @@ def _setup(host_names, limit, max_value_chars):
     _ns["answer"] = {"content": None, "ready": False}
     _builtin_names.update(_ns.keys())
     _builtin_names.discard("answer")
+    for name in _builtin_names:
+        if name not in ("__name__", "__builtins__"):
+            _scaffold[name] = _ns[name]
 `;
