@@ -109,3 +109,16 @@ describe("rlm trace show", () => {
     expect(result.stdout).toMatch(/q/);
   });
 });
+
+describe("the rlm executable", () => {
+  it("checks the Node version first, then runs the CLI", async () => {
+    const bin = fileURLToPath(new URL("./bin.ts", import.meta.url));
+    const result = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      execFile(process.execPath, [bin, "--version"], { env: ENV, cwd: root }, (error, stdout) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout }),
+      );
+    });
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});

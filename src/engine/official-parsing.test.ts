@@ -119,3 +119,16 @@ describe("the REPL's own names are restored after each cell", () => {
     }
   }, 60_000);
 });
+
+describe("the nudge after a reply without code", () => {
+  it("names the sandbox's language", async () => {
+    const { createPythonSandbox } = await import("../sandboxes/python/python-sandbox.ts");
+    const root = new ScriptedModel({ replies: ["Let me think.", repl("FINAL('done')")], modelId: "root" });
+    const result = await createRLM({ model: root, sandbox: createPythonSandbox() }).run({
+      context: "c",
+      query: "q",
+    });
+    expect(result.answer).toBe("done");
+    expect(root.calls[1]?.lastUserText).toMatch(/Write Python in a ```repl block/);
+  }, 60_000);
+});

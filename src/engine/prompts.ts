@@ -105,8 +105,14 @@ ${metadata.preview.slice(0, 300)}
 Start by exploring the context in a repl block.`;
 }
 
-export const NUDGE =
-  "Your reply had no repl block and no FINAL. Write JavaScript in a ```repl block to keep working, or call FINAL(answer) in a repl block when you are done.";
+/** What the model is told after a reply with no code and no FINAL, in the sandbox's language. */
+export function nudge(language: "javascript" | "python"): string {
+  const name = language === "python" ? "Python" : "JavaScript";
+  return `Your reply had no repl block and no FINAL. Write ${name} in a \`\`\`repl block to keep working, or call FINAL(answer) in a repl block when you are done.`;
+}
+
+/** The nudge of the default (JavaScript) sandbox. */
+export const NUDGE = nudge("javascript");
 
 export function lastCallMessage(): string {
   return "You are out of turns. Reply now with your best final answer to the question, as plain text, without code.";

@@ -20,7 +20,7 @@ import { Budget } from "./budget.ts";
 import { compactHistory } from "./compact-history.ts";
 import { BudgetRefusal, meteredGenerate, requirePrices } from "./metered-call.ts";
 import { extractCodeBlocks, findProseFinal, proseOf } from "./parse-reply.ts";
-import { firstMessage, lastCallMessage, NUDGE, type PromptStyle, systemPrompt } from "./prompts.ts";
+import { firstMessage, lastCallMessage, nudge, type PromptStyle, systemPrompt } from "./prompts.ts";
 import { createReplFunctions } from "./repl-functions.ts";
 import type { IterationEndEvent, RunEvent, RunEventListener } from "./run-events.ts";
 import { DEFAULT_RUN_LIMITS, type RunLimits, validateLimits } from "./run-limits.ts";
@@ -643,7 +643,7 @@ export class RLM {
       }
       const afterCells = stopped(iteration);
       if (afterCells) return afterCells;
-      if (feedback.length === 0) feedback.push(this.wrongLanguageNote(reply) ?? NUDGE);
+      if (feedback.length === 0) feedback.push(this.wrongLanguageNote(reply) ?? nudge(this.sandbox.language));
       messages.push({ role: "user", content: feedback.join("\n\n") });
     }
 
