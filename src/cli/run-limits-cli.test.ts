@@ -28,6 +28,7 @@ describe("rlm run: limits refused up front", () => {
     [["--sub-base-url", "http://127.0.0.1:9/v1"], /--sub-base-url and --sub-api-key need --sub-model/],
     [["--max-tokens=-5"], /--max-tokens must be a positive number/],
     [["--max-depth", "99"], /--max-depth must be a whole number from 1 to 16/],
+    [["--base-url", "not-a-url"], /base URL "not-a-url" is not an http\(s\) URL/],
   ])("%o exits 2 with one line", async (extra, pattern) => {
     writeFileSync(join(root, "small.txt"), "tiny");
     const result = await rlm(["run", "--context", "small.txt", "--query", "q", ...local, ...extra]);

@@ -41,9 +41,25 @@ function requireApiKey(provider: keyof typeof API_KEY_VARIABLES, settings: Model
   return key;
 }
 
+/** A base URL must be an http(s) URL; anything else is a ConfigError naming it, before any request. */
+function checkedUrl(url: string): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+    throw new ConfigError({
+      message: `The base URL "${url}" is not an http(s) URL: give one like http://127.0.0.1:8000/v1 (--base-url, baseUrl in the library).`,
+    });
+  }
+  return stripTrailingSlash(url);
+}
+
 function optionalBaseUrl(settings: ModelSettings): string | undefined {
   const url = nonEmpty(settings.baseUrl);
-  return url === undefined ? undefined : stripTrailingSlash(url);
+  return url === undefined ? undefined : checkedUrl(url);
 }
 
 const factories: Record<ProviderName, ProviderFactory> = {
@@ -61,7 +77,7 @@ const factories: Record<ProviderName, ProviderFactory> = {
   ollama: (modelId, settings) =>
     createOpenAICompatible({
       name: "ollama",
-      baseURL: `${ollamaBaseUrl(settings)}/v1`,
+      baseURL: `${checkedUrl(ollamaBaseUrl(settings))}/v1`,
       includeUsage: true,
     })(modelId),
   "openai-compatible": (modelId, settings) => {
@@ -76,7 +92,7 @@ const factories: Record<ProviderName, ProviderFactory> = {
     const apiKey = nonEmpty(settings.apiKey) ?? nonEmpty(env[API_KEY_VARIABLES["openai-compatible"]]);
     return createOpenAICompatible({
       name: "openai-compatible",
-      baseURL: stripTrailingSlash(baseUrl),
+      baseURL: checkedUrl(baseUrl),
       apiKey,
       includeUsage: true,
     })(modelId);
