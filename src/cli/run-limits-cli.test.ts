@@ -75,3 +75,48 @@ describe("rlm run: SIGTERM and SIGHUP", () => {
     expect(JSON.parse(stdout)).toMatchObject({ status: "cancelled" });
   });
 });
+
+describe("rlm run: cell limits and context windows from the command line", () => {
+  it("--cell-timeout stops a cell, --context-window SPEC=N sets a model's window", async () => {
+    const repl = (code: string) => `\`\`\`repl\n${code}\n\`\`\``;
+    let rootTurn = 0;
+    await using server = await startScriptedServer({
+      replies: (request) => {
+        if (request.body?.model === "sub") return { text: "sub answer" };
+        return (
+          [
+            { text: repl("while (true) {}") },
+            {
+              text: repl(
+                "let r\ntry { r = llm_query('x'.repeat(20000)) } catch (error) { r = error.message }\nFINAL(r)",
+              ),
+            },
+          ][rootTurn++] ?? { text: "no more" }
+        );
+      },
+    });
+    writeFileSync(join(root, "small.txt"), "tiny");
+    const result = await rlm([
+      "run",
+      "--context",
+      "small.txt",
+      "--query",
+      "q",
+      "--model",
+      "openai-compatible:root",
+      "--sub-model",
+      "openai-compatible:sub",
+      "--base-url",
+      server.url,
+      "--cell-timeout",
+      "0.5",
+      "--context-window",
+      "openai-compatible:sub=1000",
+      "--json",
+    ]);
+    const printed = JSON.parse(result.stdout);
+    expect(printed.answer).toMatch(/llm_query refused: .* window of 1,000 tokens/);
+    const second = server.requests.filter((request) => request.body?.model === "root")[1];
+    expect(JSON.stringify(second?.body?.messages?.at(-1))).toMatch(/limit of 0.5 s/);
+  });
+});

@@ -55,6 +55,11 @@ Strategy, sandbox and limits:
   --max-tokens N        spend at most this many tokens in all (calls reserve before they are sent)
   --timeout S           wall time of the run in seconds
   --concurrency N       sub-calls in flight at once (default 16)
+  --cell-timeout S      CPU time one cell may use, in seconds (default 30)
+  --cell-memory MB      heap limit of the sandbox in MiB (default 1024)
+  --output-limit N      characters of a cell's output the model reads (default 20000)
+  --context-window N    window in tokens of models the built-in table lacks (default 128000); N for the
+                        root and sub-model, or SPEC=N for one model; may repeat
   --no-goal-header      do not prefix sub-call prompts with the overall question
   --no-subcall-cache    send identical sub-calls again instead of reusing the answer
 Output:
@@ -73,7 +78,26 @@ const CLI_LIMIT_NAMES: Record<string, string> = {
   maxTokens: "max-tokens",
   timeoutMs: "timeout (in ms)",
   concurrency: "concurrency",
+  cellTimeoutMs: "cell-timeout (in ms)",
+  memoryLimitMb: "cell-memory",
+  outputLimitChars: "output-limit",
 };
+
+/** `--context-window N` (root and sub-model) or `--context-window SPEC=N`, into a table by model spec. */
+function contextWindows(entries: string[], specs: string[]): Record<string, number> {
+  const table: Record<string, number> = {};
+  for (const entry of entries) {
+    const match = /^(?:(.+)=)?(\d+)$/.exec(entry.trim());
+    const tokens = match ? Number(match[2]) : Number.NaN;
+    if (!match || !Number.isSafeInteger(tokens) || tokens < 1) {
+      throw new UsageError({
+        message: `--context-window "${entry}" must be a number of tokens (128000) or SPEC=tokens (openai-compatible:my-model=32768).`,
+      });
+    }
+    for (const spec of match[1] === undefined ? specs : [match[1]]) table[spec] = tokens;
+  }
+  return table;
+}
 
 const OPTIONS = {
   context: { type: "string", multiple: true },
@@ -99,6 +123,10 @@ const OPTIONS = {
   "max-tokens": { type: "string" },
   timeout: { type: "string" },
   concurrency: { type: "string" },
+  "cell-timeout": { type: "string" },
+  "cell-memory": { type: "string" },
+  "output-limit": { type: "string" },
+  "context-window": { type: "string", multiple: true },
   "no-goal-header": { type: "boolean" },
   "no-subcall-cache": { type: "boolean" },
   trace: { type: "string" },
@@ -207,7 +235,19 @@ async function readRunOptions(values: RunValues, io: CliIo) {
       concurrency: positiveInteger("concurrency", values.concurrency),
     }).filter(([, value]) => value !== undefined),
   );
-  validateLimits({ run: limits }, (field) => `--${CLI_LIMIT_NAMES[field] ?? field}`);
+  const cellTimeout = positiveNumber("cell-timeout", values["cell-timeout"]);
+  const sandboxLimits = Object.fromEntries(
+    Object.entries({
+      cellTimeoutMs: cellTimeout === undefined ? undefined : cellTimeout * 1000,
+      memoryLimitMb: positiveInteger("cell-memory", values["cell-memory"]),
+      outputLimitChars: positiveInteger("output-limit", values["output-limit"]),
+    }).filter(([, value]) => value !== undefined),
+  );
+  validateLimits(
+    { run: limits, sandbox: sandboxLimits },
+    (field) => `--${CLI_LIMIT_NAMES[field] ?? field}`,
+    (field) => `--${CLI_LIMIT_NAMES[field] ?? field}`,
+  );
   const strategyName = values.strategy ?? "rlm";
   checkStrategyName(strategyName);
   const promptStyle = (values["prompt-style"] ?? "rlmkit") as PromptStyle;
@@ -239,8 +279,9 @@ async function readRunOptions(values: RunValues, io: CliIo) {
       message: "--sub-base-url and --sub-api-key need --sub-model: name the sub-model they belong to.",
     });
   }
+  const model = values.model ?? (await findDefaultModel(settings));
   const options: RLMOptions = {
-    model: values.model ?? (await findDefaultModel(settings)),
+    model,
     ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
     ...(Object.keys(models).length > 0 ? { models } : {}),
     sandbox: resolveSandbox(
@@ -248,6 +289,15 @@ async function readRunOptions(values: RunValues, io: CliIo) {
       pythonPackages ? { pythonPackages: resolve(pythonPackages) } : {},
     ),
     limits,
+    ...(Object.keys(sandboxLimits).length > 0 ? { sandboxLimits } : {}),
+    ...(values["context-window"]
+      ? {
+          contextWindows: contextWindows(values["context-window"], [
+            model,
+            ...(values["sub-model"] ? [values["sub-model"]] : []),
+          ]),
+        }
+      : {}),
     settings,
     ...(subSettings ? { subModelSettings: subSettings } : {}),
     promptStyle,
