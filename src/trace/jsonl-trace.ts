@@ -52,30 +52,67 @@ export function createJsonlTraceWriter(path: string, secrets: string[] = collect
 
 /** Reads a trace: rlmkit's own, or an official RLM log converted on the fly. */
 export function readJsonlTrace(path: string, onWarning?: (message: string) => void): RunEvent[] {
-  const records = readJsonlRecords(path, onWarning);
-  return isOfficialLog(records) ? convertOfficialLog(records) : (records as RunEvent[]);
+  const lines: number[] = [];
+  const records = readJsonlRecords(path, onWarning, lines);
+  if (isOfficialLog(records)) return convertOfficialLog(records, onWarning, lines);
+  if (!records.every(isRunEvent)) {
+    throw new UsageError({
+      message: `${path} is neither an rlmkit trace (rlm run --trace) nor a log of the official RLM (metadata and iteration records).`,
+    });
+  }
+  return records;
+}
+
+const RUN_EVENT_TYPES = new Set([
+  "run-start",
+  "iteration-start",
+  "iteration-end",
+  "subcall-start",
+  "subcall-end",
+  "run-end",
+]);
+
+function isRunEvent(record: unknown): record is RunEvent {
+  return (
+    record !== null &&
+    typeof record === "object" &&
+    RUN_EVENT_TYPES.has(String((record as { type?: unknown }).type)) &&
+    typeof (record as { runId?: unknown }).runId === "string"
+  );
 }
 
 /**
  * Reads JSONL records; a line that is not JSON is a UsageError naming the line, except a cut-off last line (a run
  * that crashed while writing), which is skipped with a warning so the rest can be shown.
  */
-export function readJsonlRecords(path: string, onWarning?: (message: string) => void): unknown[] {
+export function readJsonlRecords(
+  path: string,
+  onWarning?: (message: string) => void,
+  lines?: number[],
+): unknown[] {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
-  } catch {
-    throw new UsageError({ message: `Cannot read the trace ${path}: no such file.` });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === "EISDIR"
+        ? "it is a directory; give a .jsonl file"
+        : code === "ENOENT"
+          ? "no such file"
+          : (code ?? "unreadable");
+    throw new UsageError({ message: `Cannot read the trace ${path}: ${why}.` });
   }
   const events: unknown[] = [];
-  const lines = text.split("\n");
-  for (let index = 0; index < lines.length; index++) {
-    const line = lines[index]?.trim() ?? "";
+  const rows = text.split("\n");
+  for (let index = 0; index < rows.length; index++) {
+    const line = rows[index]?.trim() ?? "";
     if (line === "") continue;
     try {
       events.push(JSON.parse(line));
+      lines?.push(index + 1);
     } catch {
-      const last = lines.slice(index + 1).every((rest) => rest.trim() === "");
+      const last = rows.slice(index + 1).every((rest) => rest.trim() === "");
       if (last && events.length > 0) {
         onWarning?.(
           `${path}:${index + 1}: the last line is cut off (the run ended while writing it); showing the rest`,

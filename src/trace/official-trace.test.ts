@@ -99,3 +99,62 @@ describe("rlm trace import / replay", () => {
     expect(result.stderr).toContain("not a log of the official RLM format");
   });
 });
+
+describe("official logs as they come", () => {
+  const iteration = (number: number, user: string, answer: string | null) => ({
+    type: "iteration",
+    iteration: number,
+    prompt: [
+      { role: "system", content: "sys" },
+      { role: "user", content: user },
+      { role: "user", content: `Turn ${number}/4: keep going` },
+    ],
+    response: "ok",
+    code_blocks: [],
+    final_answer: answer,
+  });
+
+  it("skips records of other types with a note, splits completions, and shows the task as the query", async () => {
+    const lines = [
+      { type: "metadata", root_model: "m" },
+      { type: "run_context", context: "..." },
+      iteration(1, "First task", null),
+      iteration(2, "First task", "one"),
+      iteration(1, "Second task", "two"),
+    ];
+    writeFileSync(join(root, "several.jsonl"), `${lines.map((line) => JSON.stringify(line)).join("\n")}\n`);
+    const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [MAIN, "trace", "show", "several.jsonl"],
+        { cwd: root },
+        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/line 2: skipped a record of type "run_context"/);
+    expect(result.stdout).toContain("First task");
+    expect(result.stdout).toContain("Second task");
+    expect(result.stdout).not.toContain("Turn 1/4");
+    const events = convertOfficialLog(lines as OfficialRecord[]);
+    expect(events.filter((event) => event.type === "run-end").map((event) => event.answer)).toEqual([
+      "one",
+      "two",
+    ]);
+  });
+
+  it("refuses with exit 2 a file that is neither an rlmkit trace nor an official log, and a directory", async () => {
+    writeFileSync(join(root, "other.jsonl"), '{"hello": "world"}\n');
+    for (const target of ["other.jsonl", "."]) {
+      const result = await new Promise<{ code: number; stderr: string }>((resolve) => {
+        execFile(process.execPath, [MAIN, "trace", "show", target], { cwd: root }, (error, _stdout, stderr) =>
+          resolve({ code: error ? Number(error.code ?? 1) : 0, stderr }),
+        );
+      });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(
+        target === "." ? /is a directory/ : /neither an rlmkit trace .* nor a log of the official RLM/,
+      );
+    }
+  });
+});

@@ -56,15 +56,41 @@ export interface OfficialMetadata {
 
 export type OfficialRecord = OfficialMetadata | OfficialIteration;
 
-/** Whether parsed JSONL records look like an official RLM log rather than an rlmkit trace. */
+function typeOf(record: unknown): unknown {
+  return record !== null && typeof record === "object" ? (record as { type?: unknown }).type : undefined;
+}
+
+/**
+ * Whether parsed JSONL records look like an official RLM log rather than an rlmkit trace: at least one iteration
+ * record, every record an object with a string type. Records of other types (the example log's run_context, say)
+ * are allowed; `officialRecords` skips them with a note.
+ */
 export function isOfficialLog(records: unknown[]): records is OfficialRecord[] {
   return (
-    records.length > 0 &&
-    records.every((record) => {
-      const type = (record as { type?: unknown }).type;
-      return type === "metadata" || type === "iteration";
-    })
+    records.some((record) => typeOf(record) === "iteration") &&
+    records.every((record) => typeof typeOf(record) === "string")
   );
+}
+
+/**
+ * The metadata and iteration records of an official log; each other record is skipped with a note naming its
+ * type and line (`lines[i]` is the line of record i, when known).
+ */
+export function officialRecords(
+  records: OfficialRecord[],
+  onWarning?: (message: string) => void,
+  lines?: number[],
+): OfficialRecord[] {
+  const kept: OfficialRecord[] = [];
+  records.forEach((record, index) => {
+    const type = typeOf(record);
+    if (type === "metadata" || type === "iteration") kept.push(record);
+    else
+      onWarning?.(
+        `line ${lines?.[index] ?? index + 1}: skipped a record of type "${String(type)}", which rlmkit does not read`,
+      );
+  });
+  return kept;
 }
 
 function usageOf(summary: OfficialUsageSummary | undefined): CallUsage {
@@ -93,19 +119,51 @@ function promptText(prompt: unknown): string {
   return JSON.stringify(prompt ?? "");
 }
 
-/** The question of the run: the last user message of the first iteration's prompt, shortened. */
+/**
+ * The question of the run: the first user message of the first iteration's prompt (the task; later user
+ * messages are the loop's own turns, such as "Turn 4/4: ..."), shortened.
+ */
 function questionOf(iterations: OfficialIteration[]): string {
   const prompt = iterations[0]?.prompt;
   const users = Array.isArray(prompt) ? prompt.filter((message) => message.role === "user") : [];
-  const text = users.at(-1)?.content ?? (typeof prompt === "string" ? prompt : "(unknown question)");
+  const first = users[0]?.content;
+  const text = typeof first === "string" ? first : typeof prompt === "string" ? prompt : "(unknown question)";
   const flat = text.replace(/\s+/g, " ").trim();
   return flat.length > 300 ? `${flat.slice(0, 300)}...` : flat;
 }
 
-/** Converts an official log into rlmkit run events, so `rlm trace show` can display it. */
-export function convertOfficialLog(records: OfficialRecord[]): RunEvent[] {
-  const metadata = records.find((record): record is OfficialMetadata => record.type === "metadata");
-  const iterations = records.filter((record): record is OfficialIteration => record.type === "iteration");
+/**
+ * The completions of a log: a log may hold several (metadata once, iteration numbers starting at 1 again); each
+ * is a run of its own.
+ */
+function completionsOf(iterations: OfficialIteration[]): OfficialIteration[][] {
+  const completions: OfficialIteration[][] = [];
+  let previous = Number.POSITIVE_INFINITY;
+  for (const record of iterations) {
+    const number = typeof record.iteration === "number" ? record.iteration : previous + 1;
+    if (completions.length === 0 || number <= previous) completions.push([]);
+    completions.at(-1)?.push(record);
+    previous = number;
+  }
+  return completions;
+}
+
+/** Converts an official log into rlmkit run events, so `rlm trace show` can display it: one run per completion. */
+export function convertOfficialLog(
+  records: OfficialRecord[],
+  onWarning?: (message: string) => void,
+  lines?: number[],
+): RunEvent[] {
+  const kept = officialRecords(records, onWarning, lines);
+  const metadata = kept.find((record): record is OfficialMetadata => record.type === "metadata");
+  const iterations = kept.filter((record): record is OfficialIteration => record.type === "iteration");
+  return completionsOf(iterations).flatMap((completion) => convertCompletion(metadata, completion));
+}
+
+function convertCompletion(
+  metadata: OfficialMetadata | undefined,
+  iterations: OfficialIteration[],
+): RunEvent[] {
   const runId = randomUUID();
   const base = { runId, depth: 0 };
   const model = metadata?.root_model ?? "unknown";

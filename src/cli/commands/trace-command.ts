@@ -67,7 +67,8 @@ export const traceCommand: Command = {
       return EXIT.ok;
     }
     if (action === "import") {
-      const text = `${convertOfficialLog(readOfficial(path, io))
+      const warn = (message: string) => writeLine(io.stderr, `warning: ${message}`);
+      const text = `${convertOfficialLog(readOfficial(path, io), warn)
         .map((event) => JSON.stringify(event))
         .join("\n")}\n`;
       if (values.out === undefined) io.stdout.write(text);
