@@ -158,3 +158,32 @@ describe("official logs as they come", () => {
     }
   });
 });
+
+describe("replay emulates the official REPL", () => {
+  it("does not echo a bare last expression, SHOW_VARS returns text, and the final answer is compared", async () => {
+    const log = [
+      { type: "metadata", root_model: "m" },
+      {
+        type: "iteration",
+        iteration: 1,
+        prompt: [{ role: "user", content: "task" }],
+        response: "...",
+        code_blocks: [
+          { code: "x = 5\nx", result: { stdout: "", stderr: "", rlm_calls: [] } },
+          {
+            code: "listing = SHOW_VARS()\nprint(type(listing).__name__, 'context' in listing, 'answer' in listing)",
+            result: { stdout: "str True False\n", stderr: "", rlm_calls: [] },
+          },
+          { code: "FINAL(str(x))", result: { stdout: "", stderr: "", rlm_calls: [] } },
+        ],
+        final_answer: "5",
+      },
+    ];
+    const report = await replayOfficialLog(log as OfficialRecord[], {
+      context: "some text",
+      sandbox: createPythonSandbox(),
+    });
+    expect(report.blocks.map((block) => block.same)).toEqual([true, true, true]);
+    expect(report.finalAnswer).toEqual({ logged: "5", ours: "5", same: true });
+  }, 60_000);
+});

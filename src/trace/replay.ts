@@ -1,8 +1,9 @@
 import { bindContext } from "../context/context-bindings.ts";
 import type { ContextInput } from "../context/context-input.ts";
 import type { FileText } from "../context/file-text.ts";
+import { findProseFinal } from "../engine/parse-reply.ts";
 import type { HostFunction, Sandbox } from "../spec/sandbox.ts";
-import type { OfficialIteration, OfficialRecord } from "./official-trace.ts";
+import { type OfficialIteration, type OfficialRecord, officialFinalAnswer } from "./official-trace.ts";
 
 export interface ReplayedBlock {
   iteration: number;
@@ -23,6 +24,25 @@ export interface ReplayReport {
   blocks: ReplayedBlock[];
   identical: number;
   differing: number;
+  /** The logged final answer against ours (the last FINAL of the replay), when the log has one. */
+  finalAnswer?: { logged: string; ours: string | null; same: boolean };
+}
+
+/**
+ * Python run before the replay so our REPL behaves as the official one did when the log was written: a bare last
+ * expression is not echoed, and SHOW_VARS() returns its text (listing context, not answer) instead of printing.
+ */
+const OFFICIAL_REPL_SETUP = `import __main__ as _rlm_main
+_rlm_main._echo_last = False
+def SHOW_VARS():
+    entries = [entry for entry in _rlm_main._describe() if entry["name"] != "answer"]
+    if "context" in globals() and not any(entry["name"] == "context" for entry in entries):
+        entries.insert(0, {"name": "context", "type": type(globals()["context"]).__name__})
+    return "Available variables: " + ", ".join(entry["name"] + " (" + entry["type"] + ")" for entry in entries)
+_rlm_main._scaffold["SHOW_VARS"] = SHOW_VARS`;
+
+function answerText(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
 }
 
 /** Trailing spaces and blank trailing lines do not count as differences. */
@@ -69,20 +89,29 @@ export async function replayOfficialLog(
     .create({
       globals: bindings.globals,
       hostFunctions: { ...bindings.hostFunctions, ...replayed },
-      setupCode: bindings.setupCode,
+      setupCode: [
+        ...bindings.setupCode,
+        ...(options.sandbox.language === "python" ? [OFFICIAL_REPL_SETUP] : []),
+      ],
     })
     .catch((error: unknown) => {
       bindings.dispose();
       throw error;
     });
   const blocks: ReplayedBlock[] = [];
+  let ours: string | null = null;
   try {
     const iterations = records.filter((record): record is OfficialIteration => record.type === "iteration");
     for (const [index, record] of iterations.entries()) {
+      let finalInCode = false;
       for (const [blockIndex, block] of (record.code_blocks ?? []).entries()) {
         answers = (block.result?.rlm_calls ?? []).map((call) => call.response ?? "");
         unlogged = 0;
         const cell = await session.execute(block.code);
+        if (cell.final !== undefined) {
+          finalInCode = true;
+          ours = answerText(cell.final.value);
+        }
         const stdout = block.result?.stdout ?? "";
         const stderr = block.result?.stderr ?? "";
         const expectedError = exceptionName(stderr);
@@ -103,13 +132,32 @@ export async function replayOfficialLog(
           unusedSubcalls: answers.length,
         });
       }
+      // A FINAL(...) or FINAL_VAR(...) written in the reply's prose, as the official loop reads it.
+      const prose = finalInCode ? undefined : findProseFinal(record.response ?? "");
+      if (prose?.kind === "value") ours = prose.text;
+      else if (prose?.kind === "variable") {
+        const variable = await session.getVariable(prose.name).catch(() => undefined);
+        if (variable !== undefined) ours = answerText(variable.value);
+      }
     }
   } finally {
     session.dispose();
     bindings.dispose();
   }
   const identical = blocks.filter((block) => block.same).length;
-  return { blocks, identical, differing: blocks.length - identical };
+  const logged = records
+    .filter((record): record is OfficialIteration => record.type === "iteration")
+    .map((record) => officialFinalAnswer(record.final_answer))
+    .filter((answer): answer is string => answer !== null)
+    .at(-1);
+  return {
+    blocks,
+    identical,
+    differing: blocks.length - identical,
+    ...(logged === undefined
+      ? {}
+      : { finalAnswer: { logged, ours, same: ours !== null && normalize(ours) === normalize(logged) } }),
+  };
 }
 
 /** A short, readable report: totals, then each differing block with the first differing line. */
@@ -117,6 +165,13 @@ export function formatReplayReport(report: ReplayReport): string {
   const lines = [
     `${report.blocks.length} code blocks replayed: ${report.identical} identical, ${report.differing} differ.`,
   ];
+  if (report.finalAnswer !== undefined) {
+    lines.push(
+      report.finalAnswer.same
+        ? "The final answer is the same as logged."
+        : `The final answer differs: logged ${JSON.stringify(report.finalAnswer.logged)}, ours ${JSON.stringify(report.finalAnswer.ours)}.`,
+    );
+  }
   for (const block of report.blocks.filter((item) => !item.same)) {
     const logged = normalize(block.logged).split("\n");
     const actual = normalize(block.actual).split("\n");

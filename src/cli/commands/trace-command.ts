@@ -87,6 +87,6 @@ export const traceCommand: Command = {
       sandbox: resolveSandbox(values.sandbox ?? "python"),
     });
     writeLine(io.stdout, formatReplayReport(report));
-    return report.differing === 0 ? EXIT.ok : EXIT.failed;
+    return report.differing === 0 && report.finalAnswer?.same !== false ? EXIT.ok : EXIT.failed;
   },
 };

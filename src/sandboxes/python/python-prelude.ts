@@ -23,6 +23,8 @@ for _module in (os, posix):
 _ns = {"__name__": "__main__", "__builtins__": builtins}
 _state = {"final": None, "has_final": False}
 _limit = 20000
+# rlmkit echoes a cell's bare last expression, as a notebook does; the official REPL does not (replay turns it off).
+_echo_last = True
 _max_value_chars = 8 << 20
 
 class _BoundedOutput(io.TextIOBase):
@@ -176,7 +178,7 @@ def _run_cell(code):
         exec(compile(tree, "<cell>", "exec"), _ns)
         if last is not None:
             value = eval(compile(last, "<cell>", "eval"), _ns)
-            if value is not None:
+            if value is not None and _echo_last:
                 print(repr(value) if not isinstance(value, str) else value)
     except BaseException as caught:
         error = _trimmed_traceback(caught)
