@@ -93,6 +93,20 @@ export function renderTraceTree(events: RunEvent[]): string {
   const lines: string[] = [];
   const childOf = (callId: string) => [...runs.values()].find((run) => run.start.parentCallId === callId);
 
+  const renderSubcalls = (subcalls: SubcallEndEvent[], inner: string, closes: boolean) => {
+    subcalls.forEach((call, callIndex) => {
+      const lastCall = closes && callIndex === subcalls.length - 1;
+      const callBranch = lastCall ? "└─ " : "├─ ";
+      const status = call.ok ? (call.cached ? "cached" : "ok") : `failed: ${oneLine(call.error ?? "", 50)}`;
+      lines.push(
+        `${inner}${callBranch}${call.kind} ${call.model} · ${call.promptChars.toLocaleString("en-US")} chars · ${seconds(call.latencyMs)} · ${tokens(call.usage.inputTokens, call.usage.outputTokens)} · ${cost(call.usage.costUsd)} · ${status}`,
+      );
+      const child = call.kind === "rlm_query" ? childOf(call.callId) : undefined;
+      const under = `${inner}${lastCall ? "   " : "│  "}`;
+      if (child) renderRun(child, `${under}  `, `${under}↳ `);
+    });
+  };
+
   const renderRun = (run: RunNode, prefix: string, lead: string) => {
     const totals = runTotals(run, runs);
     const status = run.end
@@ -116,23 +130,12 @@ export function renderTraceTree(events: RunEvent[]): string {
             `${inner}· cell ${seconds(cell.durationMs)}${cell.error ? ` ✗ ${oneLine(cell.error)}` : ""}: ${oneLine(cell.code)}`,
           );
         }
-        subcalls.forEach((call, callIndex) => {
-          const callBranch = callIndex === subcalls.length - 1 ? "└─ " : "├─ ";
-          const status = call.ok
-            ? call.cached
-              ? "cached"
-              : "ok"
-            : `failed: ${oneLine(call.error ?? "", 50)}`;
-          lines.push(
-            `${inner}${callBranch}${call.kind} ${call.model} · ${call.promptChars.toLocaleString("en-US")} chars · ${seconds(call.latencyMs)} · ${tokens(call.usage.inputTokens, call.usage.outputTokens)} · ${cost(call.usage.costUsd)} · ${status}`,
-          );
-          const child = call.kind === "rlm_query" ? childOf(call.callId) : undefined;
-          const under = `${inner}${callIndex === subcalls.length - 1 ? "   " : "│  "}`;
-          if (child) renderRun(child, `${under}  `, `${under}↳ `);
-        });
+        renderSubcalls(subcalls, inner, true);
       });
     });
     for (const item of items) item();
+    // Sub-calls outside any iteration: a strategy run (direct, mapreduce, ...) or a run cut short.
+    renderSubcalls(run.loose, prefix, false);
     if (run.end?.answer !== undefined && run.end.answer !== null) {
       lines.push(
         `${prefix}└─ answer: ${oneLine(typeof run.end.answer === "string" ? run.end.answer : JSON.stringify(run.end.answer), 100)}`,
