@@ -19,9 +19,18 @@ export function parseOptions<T extends ParseArgsOptionsConfig>(
   try {
     return parseArgs({ args, options: { ...COMMON_OPTIONS, ...options }, strict: true, allowPositionals });
   } catch (error) {
-    const message = (error as Error).message
+    const raw = (error as Error).message;
+    // A value that starts with a dash (--max-tokens -5) reads as an option: say how to pass it, in one line.
+    const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(raw);
+    if (ambiguous) {
+      throw new UsageError({
+        message: `${ambiguous[1]} needs a value, and one that starts with a dash must be written ${ambiguous[1]}=VALUE. Run \`rlm ${command} --help\` for the options.`,
+      });
+    }
+    const message = raw
       .replace(/\. To specify a positional argument.*$/s, "")
-      .replace(/\.$/, "");
+      .replace(/\.$/, "")
+      .replace(/\s*\n\s*/g, " ");
     throw new UsageError({ message: `${message}. Run \`rlm ${command} --help\` for the options.` });
   }
 }

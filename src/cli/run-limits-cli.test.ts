@@ -29,6 +29,11 @@ describe("rlm run: limits refused up front", () => {
     [["--max-tokens=-5"], /--max-tokens must be a positive number/],
     [["--max-depth", "99"], /--max-depth must be a whole number from 1 to 16/],
     [["--base-url", "not-a-url"], /base URL "not-a-url" is not an http\(s\) URL/],
+    [
+      ["--max-tokens", "-5"],
+      /--max-tokens needs a value, and one that starts with a dash must be written --max-tokens=VALUE/,
+    ],
+    [["--cache-dir", "/dev/null/x"], /Cannot use the cache directory \/dev\/null\/x: ENOTDIR/],
   ])("%o exits 2 with one line", async (extra, pattern) => {
     writeFileSync(join(root, "small.txt"), "tiny");
     const result = await rlm(["run", "--context", "small.txt", "--query", "q", ...local, ...extra]);
@@ -118,5 +123,24 @@ describe("rlm run: cell limits and context windows from the command line", () =>
     expect(printed.answer).toMatch(/llm_query refused: .* window of 1,000 tokens/);
     const second = server.requests.filter((request) => request.body?.model === "root")[1];
     expect(JSON.stringify(second?.body?.messages?.at(-1))).toMatch(/limit of 0.5 s/);
+  });
+});
+
+describe("rlm: more mistakes that exit 2 with one line, before any work", () => {
+  it.each([
+    [
+      ["run", "--context", "small.txt", "--query", "q", "--base-url", "http://127.0.0.1:9/v1"],
+      /names a server but not its model/,
+    ],
+    [
+      ["bench", "--suite", "sniah", "--out", "/dev/null/x", ...local],
+      /--out \/dev\/null\/x: cannot write there/,
+    ],
+  ])("%o", async (args, pattern) => {
+    writeFileSync(join(root, "small.txt"), "tiny");
+    const result = await rlm(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(pattern);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
   });
 });

@@ -34,6 +34,11 @@ export async function findDefaultModel(settings: ModelSettings = {}): Promise<st
   const ollamaModels = await listOllamaModels(settings);
   const first = ollamaModels?.[0];
   if (first !== undefined) return `ollama:${first}`;
+  if (settings.baseUrl !== undefined && settings.baseUrl.trim() !== "") {
+    throw new ConfigError({
+      message: `--base-url ${settings.baseUrl} names a server but not its model: pass --model openai-compatible:<model-id> (or ollama:<model> for Ollama).`,
+    });
+  }
   throw new ConfigError({
     message: `No model is configured: pass --model (e.g. openai:gpt-5-mini) or set RLM_MODEL; or set OPENAI_API_KEY or ANTHROPIC_API_KEY; or run a local Ollama with a pulled model at ${ollamaBaseUrl(settings)} (OLLAMA_BASE_URL).`,
   });

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { ConfigError } from "../errors/config-error.ts";
 import type { CallUsage } from "./usage.ts";
 
 /** What a cache keeps of a model response. */
@@ -28,9 +29,17 @@ export function requestCacheKey(request: unknown): string {
 export class DiskResponseCache implements ResponseCache {
   readonly directory: string;
 
+  /** Throws a ConfigError naming the directory when it cannot be created or written. */
   constructor(directory: string) {
     this.directory = directory;
-    mkdirSync(directory, { recursive: true });
+    try {
+      mkdirSync(directory, { recursive: true });
+      accessSync(directory, constants.W_OK);
+    } catch (error) {
+      throw new ConfigError({
+        message: `Cannot use the cache directory ${directory}: ${(error as NodeJS.ErrnoException).code ?? "error"}. Give a writable folder (--cache-dir).`,
+      });
+    }
   }
 
   private pathOf(key: string): string {

@@ -193,7 +193,10 @@ describe("rlm trace show of a strategy run", () => {
     const { createMapReduceStrategy } = await import("../strategies/mapreduce.ts");
     const { ScriptedModel } = await import("../test/scripted-model.ts");
     const model = new ScriptedModel({ replies: () => "finding", modelId: "m" });
-    const result = await createMapReduceStrategy({ model }).run({ context: "a line\n".repeat(10), query: "q" });
+    const result = await createMapReduceStrategy({ model }).run({
+      context: "a line\n".repeat(10),
+      query: "q",
+    });
     const tree = renderTraceTree(result.trace);
     expect(tree.match(/llm_query scripted:m/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
   });

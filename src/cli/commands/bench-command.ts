@@ -1,3 +1,4 @@
+import { accessSync, constants, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { runBench } from "../../bench/run-bench.ts";
 import { formatSize, parseSize } from "../../bench/sizes.ts";
@@ -92,6 +93,15 @@ export const benchCommand: Command = {
     const sandbox = resolveSandbox(values.sandbox);
     if (values.out === undefined)
       throw new UsageError({ message: "Give the output directory with --out DIR." });
+    // Checked before any work: a folder that cannot be made or written is a usage error, not a crash at the end.
+    try {
+      mkdirSync(values.out, { recursive: true });
+      accessSync(values.out, constants.W_OK);
+    } catch (error) {
+      throw new UsageError({
+        message: `--out ${values.out}: cannot write there (${(error as NodeJS.ErrnoException).code ?? "error"}); give a writable folder.`,
+      });
+    }
     const tasks = positiveInteger("tasks", values.tasks) ?? 5;
     const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
     const model = values.model ?? (await findDefaultModel(settings));
