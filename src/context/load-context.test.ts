@@ -20,6 +20,18 @@ writeFileSync(join(root, "logs/node_modules/skip.log"), "skipped\n");
 writeFileSync(join(root, "logs/image.bin"), Buffer.from([1, 0, 2, 3]));
 
 describe("loadContext", () => {
+  it("decodes UTF-16 text files by their byte-order mark instead of skipping them as binary", async () => {
+    const text = "héllo wörld\nsecond line\n";
+    writeFileSync(
+      join(root, "utf16le.txt"),
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, "utf16le")]),
+    );
+    const be = Buffer.from(text, "utf16le").swap16();
+    writeFileSync(join(root, "utf16be.txt"), Buffer.concat([Buffer.from([0xfe, 0xff]), be]));
+    expect(await loadContext([join(root, "utf16le.txt")])).toBe(text);
+    expect(await loadContext([join(root, "utf16be.txt")])).toBe(text);
+  });
+
   it("reads one file as a string", async () => {
     expect(await loadContext(["one.txt"], { cwd: root })).toBe("just one file\n");
   });

@@ -39,8 +39,19 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** Text with a byte-order mark: UTF-16 (either order) or UTF-8, decoded; undefined without a mark. */
+function decodeWithBom(bytes: Buffer): string | undefined {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return new TextDecoder("utf-16le").decode(bytes.subarray(2));
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return new TextDecoder("utf-16be").decode(bytes.subarray(2));
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return bytes.toString("utf8", 3);
+  return undefined;
+}
+
 async function readTextFile(path: string): Promise<string | undefined> {
   const bytes = await readFile(path);
+  // UTF-16 text is full of NUL bytes: its byte-order mark says it is text before the binary check does.
+  const marked = decodeWithBom(bytes);
+  if (marked !== undefined) return marked;
   if (bytes.subarray(0, BINARY_SNIFF_BYTES).includes(0)) return undefined;
   return bytes.toString("utf8");
 }
