@@ -144,3 +144,11 @@ describe("rlm: more mistakes that exit 2 with one line, before any work", () => 
     expect(result.stderr.trim().split("\n")).toHaveLength(1);
   });
 });
+
+describe("rlm models", () => {
+  it("marks a configured server that does not answer with ✗, not a check mark", async () => {
+    const result = await rlm(["models", "--base-url", "http://127.0.0.1:9/v1"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^✗ openai-compatible\s+no answer at http:\/\/127\.0\.0\.1:9\/v1$/m);
+  });
+});

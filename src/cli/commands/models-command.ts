@@ -18,7 +18,8 @@ Options:
 function formatReport(report: ProvidersReport, io: CliIo): void {
   const width = Math.max(...report.providers.map((status) => status.provider.length)) + 2;
   for (const status of report.providers) {
-    const mark = status.configured ? "✓" : "·";
+    // A configured server that does not answer is not ready: ✗, never a check mark.
+    const mark = status.reachable === false && status.configured ? "✗" : status.configured ? "✓" : "·";
     writeLine(io.stdout, `${mark} ${status.provider.padEnd(width)}${status.detail}`);
     for (const model of status.models) writeLine(io.stdout, `    ${model}`);
     if (status.hint && !status.configured) writeLine(io.stdout, `    ${status.hint}`);
