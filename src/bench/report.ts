@@ -42,7 +42,8 @@ export function summarize(rows: BenchRow[]): GroupSummary[] {
         size: first.size,
         strategy: first.strategy,
         tasks: group.length,
-        accuracy: mean(group.map((row) => row.score)),
+        // Accuracy over the tasks that ran: an infrastructure failure is an error, not a wrong answer.
+        accuracy: mean(group.filter((row) => row.status !== "failed").map((row) => row.score)),
         meanInputTokens: mean(group.map((row) => row.inputTokens)),
         meanOutputTokens: mean(group.map((row) => row.outputTokens)),
         meanCostUsd: priced.length === 0 ? null : mean(priced),

@@ -173,3 +173,39 @@ describe("rlm bench", () => {
     }
   });
 });
+
+describe("infrastructure failures in a benchmark", () => {
+  it("are recorded as failed with an unknown cost, left out of accuracy, and retried on a rerun", async () => {
+    const { ScriptedModel } = await import("../test/scripted-model.ts");
+    const { renderMarkdown } = await import("./report.ts");
+    const out = join(root, "failing");
+    const failing = new ScriptedModel({
+      replies: () => ({ error: "HTTP 500 from the server" }),
+      modelId: "flaky",
+    });
+    const first = await runBench({
+      suites: [sniahSuite],
+      sizes: [2048],
+      strategies: ["direct"],
+      tasks: 1,
+      out,
+      run: { model: failing },
+    });
+    expect(first).toHaveLength(1);
+    expect(first[0]).toMatchObject({ status: "failed", costUsd: null });
+    expect(
+      renderMarkdown(first, { model: "scripted:flaky", subModel: "scripted:flaky", seed: 1 }),
+    ).not.toContain("$0.0000");
+    const working = createNeedleRegexModel("flaky");
+    const second = await runBench({
+      suites: [sniahSuite],
+      sizes: [2048],
+      strategies: ["direct"],
+      tasks: 1,
+      out,
+      run: { model: working },
+    });
+    expect(second).toHaveLength(1);
+    expect(second[0]?.status).toBe("completed");
+  });
+});

@@ -46,7 +46,9 @@ export async function runBench(options: BenchOptions): Promise<BenchRow[]> {
   const shared: RLMOptions = { ...options.run, model: root, subModel: sub };
   const header = { model: root.label, subModel: sub.label, seed };
   const resultsPath = join(options.out, "results.json");
-  const rows = readBenchFile(resultsPath, { version: 1, ...header });
+  // A task that failed for the infrastructure (HTTP errors, timeouts: status "failed") is not done: a rerun tries
+  // it again, in place of its row.
+  const rows = readBenchFile(resultsPath, { version: 1, ...header }).filter((row) => row.status !== "failed");
   const done = new Set(rows.map(rowKey));
   const strategies = options.strategies.map((name) => resolveStrategy(name, shared));
 
@@ -87,14 +89,19 @@ export async function runBench(options: BenchOptions): Promise<BenchRow[]> {
             writeReport();
             return rows;
           }
-          const score = result.answer === null ? 0 : generated.score(result.answer);
+          const failed = result.status === "failed";
+          const score = result.answer === null || failed ? 0 : generated.score(result.answer);
           rows.push({
             ...key,
             score,
             accuracy: score,
             inputTokens: result.usage.total.inputTokens,
             outputTokens: result.usage.total.outputTokens,
-            costUsd: result.usage.total.unpricedCalls > 0 ? null : (result.usage.total.costUsd ?? 0),
+            // Unknown stays unknown: a failed task with no priced call, or any unpriced call, has no cost figure.
+            costUsd:
+              result.usage.total.unpricedCalls > 0 || (failed && result.usage.total.costUsd === null)
+                ? null
+                : (result.usage.total.costUsd ?? 0),
             latencyMs: Math.round(result.durationMs),
             subcalls: result.subcalls,
             status: result.status,

@@ -43,11 +43,16 @@ Options:
   --list                list the suites
   -h, --help            show this help`;
 
+/** A comma-separated list, each entry once. */
 function list(value: string | undefined, fallback: string): string[] {
-  return (value ?? fallback)
-    .split(",")
-    .map((item) => item.trim())
-    .filter((item) => item !== "");
+  return [
+    ...new Set(
+      (value ?? fallback)
+        .split(",")
+        .map((item) => item.trim())
+        .filter((item) => item !== ""),
+    ),
+  ];
 }
 
 export const benchCommand: Command = {
@@ -157,7 +162,15 @@ export const benchCommand: Command = {
         io.stderr,
         `${rows.length} task runs (${suites.map((suite) => suite.name).join(", ")} at ${sizes.map(formatSize).join(", ")}) in ${resolve(values.out)}: results.json, results.md, plot.svg`,
       );
-      return controller.signal.aborted ? EXIT.failed : EXIT.ok;
+      // Tasks that failed for the infrastructure count in the exit code (a rerun retries them).
+      const failures = rows.filter((row) => row.status === "failed").length;
+      if (failures > 0) {
+        writeLine(
+          io.stderr,
+          `${failures} task runs failed (HTTP errors, timeouts); run the same command again to retry them`,
+        );
+      }
+      return controller.signal.aborted || failures > 0 ? EXIT.failed : EXIT.ok;
     } finally {
       progress.stop();
       process.off("SIGINT", onInterrupt);
