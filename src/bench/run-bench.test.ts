@@ -209,3 +209,46 @@ describe("infrastructure failures in a benchmark", () => {
     expect(second[0]?.status).toBe("completed");
   });
 });
+
+describe("rlm bench and Ctrl-C", () => {
+  it("finishes the task in flight, then stops; the results keep it", async () => {
+    const { spawn } = await import("node:child_process");
+    const main = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
+    await using server = await startScriptedServer({ replies: () => ({ text: "NONE", delayMs: 1_500 }) });
+    const out = join(root, "interrupted");
+    const child = spawn(
+      process.execPath,
+      [
+        main,
+        "bench",
+        "--suite",
+        "sniah",
+        "--sizes",
+        "2k",
+        "--strategies",
+        "direct",
+        "--tasks",
+        "3",
+        "--out",
+        out,
+        "--model",
+        "openai-compatible:m",
+        "--base-url",
+        server.url,
+      ],
+      { env: { PATH: process.env.PATH ?? "", OLLAMA_BASE_URL: "http://127.0.0.1:9" } },
+    );
+    let stderr = "";
+    child.stderr.on("data", (data: Buffer) => {
+      stderr += data.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    while (server.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    child.kill("SIGINT");
+    expect(await exited).toBe(1);
+    expect(stderr).toMatch(/stopping after the current task/);
+    const file = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as BenchFile;
+    expect(file.rows).toHaveLength(1);
+    expect(file.rows[0]?.status).toBe("completed");
+  });
+});

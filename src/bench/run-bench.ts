@@ -21,7 +21,10 @@ export interface BenchOptions {
   seed?: number;
   /** A line for the top of results.md (e.g. that the model is scripted). */
   note?: string;
+  /** Cancels the task in flight. */
   signal?: AbortSignal;
+  /** Lets the task in flight finish, then stops (what a first Ctrl-C does). */
+  stopAfterTask?: AbortSignal;
   onProgress?: (progress: { done: number; total: number; skipped: number; current: string }) => void;
 }
 
@@ -70,7 +73,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRow[]> {
             finished++;
             continue;
           }
-          if (options.signal?.aborted) {
+          if (options.signal?.aborted || options.stopAfterTask?.aborted) {
             writeReport();
             return rows;
           }

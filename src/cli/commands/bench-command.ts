@@ -124,14 +124,27 @@ export const benchCommand: Command = {
         : `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
     );
 
+    // Ctrl-C once: finish the task in flight, then stop (a rerun resumes). Twice, or SIGTERM/SIGHUP: stop now.
     const controller = new AbortController();
+    const stopAfterTask = new AbortController();
     const onInterrupt = () => {
-      writeLine(io.stderr, "\nstopping after the current task; run the same command again to resume");
+      if (stopAfterTask.signal.aborted) {
+        controller.abort();
+        return;
+      }
+      writeLine(
+        io.stderr,
+        "\nstopping after the current task (Ctrl-C again to stop at once); run the same command again to resume",
+      );
+      stopAfterTask.abort();
+    };
+    const onTerminate = () => {
+      stopAfterTask.abort();
       controller.abort();
     };
     process.on("SIGINT", onInterrupt);
-    process.on("SIGTERM", onInterrupt);
-    process.on("SIGHUP", onInterrupt);
+    process.on("SIGTERM", onTerminate);
+    process.on("SIGHUP", onTerminate);
     const progress = startProgress(io, "starting");
     try {
       const rows = await runBench({
@@ -142,6 +155,7 @@ export const benchCommand: Command = {
         out: resolve(values.out),
         seed: positiveInteger("seed", values.seed) ?? 1,
         signal: controller.signal,
+        stopAfterTask: stopAfterTask.signal,
         run: {
           model,
           ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
@@ -170,12 +184,12 @@ export const benchCommand: Command = {
           `${failures} task runs failed (HTTP errors, timeouts); run the same command again to retry them`,
         );
       }
-      return controller.signal.aborted || failures > 0 ? EXIT.failed : EXIT.ok;
+      return stopAfterTask.signal.aborted || failures > 0 ? EXIT.failed : EXIT.ok;
     } finally {
       progress.stop();
       process.off("SIGINT", onInterrupt);
-      process.off("SIGTERM", onInterrupt);
-      process.off("SIGHUP", onInterrupt);
+      process.off("SIGTERM", onTerminate);
+      process.off("SIGHUP", onTerminate);
     }
   },
 };
