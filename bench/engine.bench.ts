@@ -105,6 +105,33 @@ async function rootTokens(): Promise<Measurement[]> {
   return rows;
 }
 
+/** `rlm --help` (the shipped CLI, dist/) against `node -e 0`: what the CLI costs before its first request. */
+async function cliStart(): Promise<Measurement[]> {
+  const main = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+  const best = async (args: string[]) => {
+    let fastest = Number.POSITIVE_INFINITY;
+    for (let round = 0; round < 7; round++) {
+      const started = performance.now();
+      await run(process.execPath, args);
+      fastest = Math.min(fastest, performance.now() - started);
+    }
+    return fastest;
+  };
+  const bare = await best(["-e", "0"]);
+  const help = await best([main, "--help"]);
+  return [
+    { name: "node -e 0 (a process, best of 7)", value: bare, unit: "ms" },
+    { name: "rlm --help (a process, best of 7)", value: help, unit: "ms" },
+    {
+      name: "rlm --help / node -e 0",
+      value: help / bare,
+      unit: "x",
+      baseline: "node -e 0, same run",
+      goal: "commands load their dependencies only when they run",
+    },
+  ];
+}
+
 async function endToEnd(): Promise<Measurement[]> {
   const directory = mkdtempSync(join(tmpdir(), "rlmkit-e2e-"));
   try {
@@ -166,6 +193,7 @@ export const engineBenchmark: Benchmark = {
       ...(await engineOverhead()),
       ...(await parallelSubcalls()),
       ...(await rootTokens()),
+      ...(await cliStart()),
       ...(await endToEnd()),
     ];
   },

@@ -5,11 +5,13 @@ import { createMapReduceStrategy } from "./mapreduce.ts";
 import { createMemAgentStrategy } from "./memagent.ts";
 import { createRagStrategy } from "./rag.ts";
 import type { Strategy } from "./strategy.ts";
+import { STRATEGY_NAMES, type StrategyName } from "./strategy-names.ts";
 import { checkStrategyOptions } from "./strategy-session.ts";
 
 type StrategyFactory = (options: RLMOptions) => Strategy;
 
-const STRATEGIES: Record<string, StrategyFactory> = {
+// Typed by the names list, so the list and the table cannot drift apart.
+const STRATEGIES: Record<StrategyName, StrategyFactory> = {
   rlm: (options) => {
     const rlm = createRLM(options);
     return { name: "rlm", run: (request) => rlm.run(request) };
@@ -20,12 +22,12 @@ const STRATEGIES: Record<string, StrategyFactory> = {
   rag: createRagStrategy,
 };
 
-export const STRATEGY_NAMES = Object.keys(STRATEGIES);
+export { STRATEGY_NAMES };
 
 /** The one place a `--strategy` name becomes a Strategy; all take the same options as the RLM. */
 /** Throws a ConfigError listing the known strategies when `name` is not one of them. */
 export function checkStrategyName(name: string): void {
-  if (STRATEGIES[name] === undefined) {
+  if (!(STRATEGY_NAMES as readonly string[]).includes(name)) {
     throw new ConfigError({
       message: `Unknown strategy "${name}". Known strategies: ${STRATEGY_NAMES.join(", ")}.`,
     });
@@ -36,5 +38,5 @@ export function checkStrategyName(name: string): void {
 export function resolveStrategy(name: string, options: RLMOptions): Strategy {
   checkStrategyName(name);
   checkStrategyOptions(options);
-  return (STRATEGIES[name] as StrategyFactory)(options);
+  return STRATEGIES[name as StrategyName](options);
 }

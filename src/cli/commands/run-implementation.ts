@@ -1,0 +1,330 @@
+/** The implementation of `rlm run`, loaded only when the command runs (see ./run-command.ts). */
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { FileText } from "../../context/file-text.ts";
+import { loadContext } from "../../context/load-context.ts";
+import { PROMPT_STYLES, type PromptStyle } from "../../engine/prompts.ts";
+import type { RLMOptions, RunResult } from "../../engine/rlm.ts";
+import type { RunEvent } from "../../engine/run-events.ts";
+import { MAX_TIMER_MS, validateLimits } from "../../engine/run-limits.ts";
+import { UsageError } from "../../errors/usage-error.ts";
+import { findDefaultModel } from "../../models/default-model.ts";
+import { loadPriceTable } from "../../models/prices.ts";
+import { collectSecrets } from "../../models/redact-secrets.ts";
+import { DiskResponseCache } from "../../models/response-cache.ts";
+import { formatCost } from "../../models/usage.ts";
+import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
+import { checkStrategyName, resolveStrategy } from "../../strategies/resolve-strategy.ts";
+import { createJsonlTraceWriter, type TraceWriter } from "../../trace/jsonl-trace.ts";
+import { type CliIo, writeLine } from "../cli-io.ts";
+import type { Command } from "../command.ts";
+import { EXIT } from "../exit-codes.ts";
+import { parseOptions, positiveInteger, positiveNumber } from "../parse-options.ts";
+import { startProgress } from "../progress.ts";
+
+/** The flag of each run limit, for error messages. */
+const CLI_LIMIT_NAMES: Record<string, string> = {
+  maxIterations: "max-iterations",
+  maxSubcalls: "max-subcalls",
+  maxDepth: "max-depth",
+  maxCostUsd: "max-cost",
+  maxTokens: "max-tokens",
+  timeoutMs: "timeout (in ms)",
+  concurrency: "concurrency",
+  cellTimeoutMs: "cell-timeout (in ms)",
+  memoryLimitMb: "cell-memory",
+  outputLimitChars: "output-limit",
+};
+
+/** `--context-window N` (root and sub-model) or `--context-window SPEC=N`, into a table by model spec. */
+function contextWindows(entries: string[], specs: string[]): Record<string, number> {
+  const table: Record<string, number> = {};
+  for (const entry of entries) {
+    const match = /^(?:(.+)=)?(\d+)$/.exec(entry.trim());
+    const tokens = match ? Number(match[2]) : Number.NaN;
+    if (!match || !Number.isSafeInteger(tokens) || tokens < 1) {
+      throw new UsageError({
+        message: `--context-window "${entry}" must be a number of tokens (128000) or SPEC=tokens (openai-compatible:my-model=32768).`,
+      });
+    }
+    for (const spec of match[1] === undefined ? specs : [match[1]]) table[spec] = tokens;
+  }
+  return table;
+}
+
+const OPTIONS = {
+  context: { type: "string", multiple: true },
+  query: { type: "string" },
+  "query-file": { type: "string" },
+  model: { type: "string" },
+  "sub-model": { type: "string" },
+  "named-model": { type: "string", multiple: true },
+  "base-url": { type: "string" },
+  "api-key": { type: "string" },
+  "sub-base-url": { type: "string" },
+  "sub-api-key": { type: "string" },
+  prices: { type: "string" },
+  "cache-dir": { type: "string" },
+  strategy: { type: "string" },
+  sandbox: { type: "string" },
+  "prompt-style": { type: "string" },
+  "python-packages": { type: "string" },
+  "max-iterations": { type: "string" },
+  "max-subcalls": { type: "string" },
+  "max-depth": { type: "string" },
+  "max-cost": { type: "string" },
+  "max-tokens": { type: "string" },
+  timeout: { type: "string" },
+  concurrency: { type: "string" },
+  "cell-timeout": { type: "string" },
+  "cell-memory": { type: "string" },
+  "output-limit": { type: "string" },
+  "context-window": { type: "string", multiple: true },
+  "no-goal-header": { type: "boolean" },
+  "no-subcall-cache": { type: "boolean" },
+  trace: { type: "string" },
+  json: { type: "boolean" },
+} as const;
+
+async function readQuery(values: { query?: string; "query-file"?: string }): Promise<string> {
+  if (values.query !== undefined && values["query-file"] !== undefined) {
+    throw new UsageError({ message: "Give the question once: --query or --query-file, not both." });
+  }
+  if (values["query-file"] !== undefined) {
+    const path = values["query-file"];
+    const text = await readFile(path, "utf8").catch(() => {
+      throw new UsageError({ message: `--query-file ${path}: no such file.` });
+    });
+    if (text.trim() === "") throw new UsageError({ message: `--query-file ${path} is empty.` });
+    return text.trim();
+  }
+  if (values.query === undefined || values.query.trim() === "") {
+    throw new UsageError({ message: "Give the question with --query <text> or --query-file <file>." });
+  }
+  return values.query;
+}
+
+/** Live status on a terminal: iteration, sub-calls done and in flight, tokens, cost. */
+function trackProgress(io: CliIo, json: boolean) {
+  const progress = startProgress(io, "starting", { json });
+  let iteration = 0;
+  let done = 0;
+  let inFlight = 0;
+  let tokens = 0;
+  const cost = { costUsd: null as number | null, unpricedCalls: 0 };
+  const add = (usage: { inputTokens: number; outputTokens: number; costUsd: number | null }) => {
+    tokens += usage.inputTokens + usage.outputTokens;
+    if (usage.costUsd === null) cost.unpricedCalls++;
+    else cost.costUsd = (cost.costUsd ?? 0) + usage.costUsd;
+  };
+  const listener = (event: RunEvent) => {
+    if (event.type === "iteration-start" && event.depth === 0) iteration = event.iteration;
+    else if (event.type === "subcall-start") inFlight++;
+    else if (event.type === "subcall-end") {
+      inFlight--;
+      done++;
+      if (event.kind === "llm_query") add(event.usage);
+    } else if (event.type === "iteration-end") add(event.usage);
+    progress.update(
+      `iteration ${iteration} · sub-calls ${done} done, ${inFlight} in flight · ${tokens.toLocaleString("en-US")} tokens · ${formatCost(cost)}`,
+    );
+  };
+  return { listener, stop: () => progress.stop() };
+}
+
+function printResult(result: RunResult, io: CliIo, json: boolean): void {
+  if (json) {
+    const { answer, status, usage, iterations, subcalls, durationMs } = result;
+    writeLine(
+      io.stdout,
+      JSON.stringify({
+        answer,
+        status,
+        usage,
+        iterations,
+        subcalls,
+        durationMs: Math.round(durationMs),
+        ...(result.error ? { error: result.error } : {}),
+        ...(result.partialAnswer === undefined ? {} : { partialAnswer: result.partialAnswer }),
+        ...(result.warnings ? { warnings: result.warnings } : {}),
+      }),
+    );
+    return;
+  }
+  const answer = result.answer ?? result.partialAnswer;
+  if (answer !== undefined && answer !== null) {
+    writeLine(io.stdout, typeof answer === "string" ? answer : JSON.stringify(answer, null, 2));
+  }
+  for (const warning of result.warnings ?? []) writeLine(io.stderr, `warning: ${warning}`);
+  const total = result.usage.total;
+  writeLine(
+    io.stderr,
+    `${result.status}${result.error ? ` (${result.error})` : ""} · ${result.iterations} iterations · ${result.subcalls} sub-calls · ${(total.inputTokens + total.outputTokens).toLocaleString("en-US")} tokens · ${formatCost(total)} · ${(result.durationMs / 1000).toFixed(1)} s`,
+  );
+}
+
+type RunValues = ReturnType<typeof parseOptions<typeof OPTIONS>>["values"];
+
+/** Checks every option before anything is loaded or written, so a mistake costs nothing. */
+async function readRunOptions(values: RunValues, io: CliIo) {
+  const query = await readQuery(values);
+  const contextPaths = values.context ?? [];
+  if (contextPaths.length === 0)
+    throw new UsageError({ message: "Give the input with --context <file|dir|glob|->." });
+  const timeout = positiveNumber("timeout", values.timeout);
+  if (timeout !== undefined && timeout * 1000 > MAX_TIMER_MS) {
+    throw new UsageError({
+      message: `--timeout must be at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds (about 24 days), got ${values.timeout}.`,
+    });
+  }
+  const limits = Object.fromEntries(
+    Object.entries({
+      maxIterations: positiveInteger("max-iterations", values["max-iterations"]),
+      maxSubcalls: positiveInteger("max-subcalls", values["max-subcalls"]),
+      maxDepth: positiveInteger("max-depth", values["max-depth"]),
+      maxCostUsd: positiveNumber("max-cost", values["max-cost"]),
+      maxTokens: positiveInteger("max-tokens", values["max-tokens"]),
+      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+      concurrency: positiveInteger("concurrency", values.concurrency),
+    }).filter(([, value]) => value !== undefined),
+  );
+  const cellTimeout = positiveNumber("cell-timeout", values["cell-timeout"]);
+  const sandboxLimits = Object.fromEntries(
+    Object.entries({
+      cellTimeoutMs: cellTimeout === undefined ? undefined : cellTimeout * 1000,
+      memoryLimitMb: positiveInteger("cell-memory", values["cell-memory"]),
+      outputLimitChars: positiveInteger("output-limit", values["output-limit"]),
+    }).filter(([, value]) => value !== undefined),
+  );
+  validateLimits(
+    { run: limits, sandbox: sandboxLimits },
+    (field) => `--${CLI_LIMIT_NAMES[field] ?? field}`,
+    (field) => `--${CLI_LIMIT_NAMES[field] ?? field}`,
+  );
+  const strategyName = values.strategy ?? "rlm";
+  checkStrategyName(strategyName);
+  const promptStyle = (values["prompt-style"] ?? "rlmkit") as PromptStyle;
+  if (!PROMPT_STYLES.includes(promptStyle)) {
+    throw new UsageError({
+      message: `Unknown prompt style "${promptStyle}". Styles: ${PROMPT_STYLES.join(", ")}.`,
+    });
+  }
+  const models: Record<string, string> = {};
+  for (const entry of values["named-model"] ?? []) {
+    const match = /^([\w.-]+)=(.+)$/.exec(entry);
+    if (!match)
+      throw new UsageError({ message: `--named-model "${entry}" must look like cheap=openai:gpt-5-nano.` });
+    models[match[1] as string] = match[2] as string;
+  }
+  const pythonPackages = values["python-packages"];
+  if (pythonPackages !== undefined && !existsSync(join(pythonPackages, "pyodide-lock.json"))) {
+    throw new UsageError({
+      message: `--python-packages ${pythonPackages}: no pyodide-lock.json there; give a folder of Pyodide wheels with their lock file.`,
+    });
+  }
+  const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
+  const subSettings =
+    values["sub-base-url"] === undefined && values["sub-api-key"] === undefined
+      ? undefined
+      : { baseUrl: values["sub-base-url"], apiKey: values["sub-api-key"] };
+  if (subSettings !== undefined && values["sub-model"] === undefined) {
+    throw new UsageError({
+      message: "--sub-base-url and --sub-api-key need --sub-model: name the sub-model they belong to.",
+    });
+  }
+  const model = values.model ?? (await findDefaultModel(settings));
+  const options: RLMOptions = {
+    model,
+    ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
+    ...(Object.keys(models).length > 0 ? { models } : {}),
+    sandbox: resolveSandbox(
+      values.sandbox,
+      pythonPackages ? { pythonPackages: resolve(pythonPackages) } : {},
+    ),
+    limits,
+    ...(Object.keys(sandboxLimits).length > 0 ? { sandboxLimits } : {}),
+    ...(values["context-window"]
+      ? {
+          contextWindows: contextWindows(values["context-window"], [
+            model,
+            ...(values["sub-model"] ? [values["sub-model"]] : []),
+          ]),
+        }
+      : {}),
+    settings,
+    ...(subSettings ? { subModelSettings: subSettings } : {}),
+    promptStyle,
+    goalHeader: values["no-goal-header"] !== true,
+    subcallCache: values["no-subcall-cache"] !== true,
+    ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
+    ...(values["cache-dir"] ? { responseCache: new DiskResponseCache(values["cache-dir"]) } : {}),
+  };
+  return { query, contextPaths, strategyName, options };
+}
+
+export const runCommandImplementation: Command = {
+  name: "run",
+  summary: "answer a question about a large input with a Recursive Language Model",
+  help: "",
+  async run(args, io) {
+    const { values } = parseOptions("run", args, OPTIONS);
+    const { query, contextPaths, strategyName, options } = await readRunOptions(values, io);
+    const json = values.json === true;
+    let progress: ReturnType<typeof trackProgress> | undefined;
+    let trace: TraceWriter | undefined;
+    const strategy = resolveStrategy(strategyName, {
+      ...options,
+      onEvent: (event) => {
+        trace?.listener(event);
+        progress?.listener(event);
+      },
+    });
+    if (!options.sandbox?.isolated) {
+      writeLine(
+        io.stderr,
+        `warning: the ${options.sandbox?.name} sandbox is not isolated; use it only for trusted inputs.`,
+      );
+    }
+    const context = await loadContext(contextPaths);
+    const controller = new AbortController();
+    const onInterrupt = () => {
+      if (controller.signal.aborted) process.exit(130);
+      writeLine(io.stderr, "\ncancelling (Ctrl-C again to quit at once)...");
+      controller.abort();
+    };
+    // SIGTERM and SIGHUP end the run as Ctrl-C does (sandboxes and sub-calls are stopped), then exit 128 + signal.
+    const onTerminate = (signal: NodeJS.Signals) => {
+      terminatedBy ??= signal;
+      controller.abort();
+    };
+    let terminatedBy: NodeJS.Signals | undefined;
+    process.on("SIGINT", onInterrupt);
+    process.on("SIGTERM", onTerminate);
+    process.on("SIGHUP", onTerminate);
+    try {
+      progress = trackProgress(io, json);
+      if (values.trace !== undefined) {
+        trace = createJsonlTraceWriter(
+          values.trace,
+          collectSecrets(io.env, [values["api-key"], values["sub-api-key"]]),
+        );
+      }
+      const ran = await strategy.run({ context, query, signal: controller.signal });
+      progress.stop();
+      // A trace that could not be written costs the trace, never the answer: it becomes a warning.
+      const traceFailure = trace?.failure;
+      const result = traceFailure ? { ...ran, warnings: [...(ran.warnings ?? []), traceFailure] } : ran;
+      printResult(result, io, json);
+      if (terminatedBy !== undefined) return 128 + (terminatedBy === "SIGHUP" ? 1 : 15);
+      return result.status === "completed" ? EXIT.ok : EXIT.failed;
+    } finally {
+      progress?.stop();
+      trace?.close();
+      process.off("SIGINT", onInterrupt);
+      process.off("SIGTERM", onTerminate);
+      process.off("SIGHUP", onTerminate);
+      if (context instanceof FileText) context.close();
+    }
+  },
+};
