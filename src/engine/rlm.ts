@@ -471,25 +471,28 @@ export class RLM {
         : {}),
     });
 
-    let session: SandboxSession;
-    try {
-      session = await this.sandbox.create({
+    // The context goes into the sandbox while the first root call is in flight: with a real model its reply
+    // takes seconds, which hides the loading. A sandbox that fails to start ends the run (and that call) at once.
+    let sessionError: string | undefined;
+    const sessionReady: Promise<SandboxSession | undefined> = this.sandbox
+      .create({
         globals: bindings.globals,
         hostFunctions: { ...bindings.hostFunctions, ...replFunctions },
         setupCode: bindings.setupCode,
         limits: this.options.sandboxLimits,
+      })
+      .catch((error: unknown) => {
+        sessionError = error instanceof Error ? error.message : String(error);
+        ending.abort();
+        return undefined;
       });
-    } catch (error) {
-      bindings.dispose();
-      return finish({ answer: null, status: "failed", iterations: 0, error: (error as Error).message });
-    }
 
     try {
       const outcome = await this.loop(
         request,
         tree,
         base,
-        session,
+        sessionReady,
         metadata,
         recursive,
         record,
@@ -499,10 +502,18 @@ export class RLM {
       // Sub-calls the code left running are cancelled and waited for, so their cost and events are in the result.
       ending.abort();
       await Promise.allSettled([...inFlight]);
+      if (sessionError !== undefined) {
+        return finish({
+          answer: null,
+          status: "failed",
+          iterations: outcome.iterations,
+          error: sessionError,
+        });
+      }
       return finish(outcome);
     } finally {
       ending.abort();
-      session.dispose();
+      void sessionReady.then((session) => session?.dispose());
       bindings.dispose();
     }
   }
@@ -511,7 +522,7 @@ export class RLM {
     request: RunRequest,
     tree: RunTree,
     base: { runId: string; depth: number; parentRunId?: string },
-    session: SandboxSession,
+    sessionReady: Promise<SandboxSession | undefined>,
     metadata: ReturnType<typeof describeContext>,
     recursive: boolean,
     record: (model: string, usage: CallUsage) => void,
@@ -588,6 +599,8 @@ export class RLM {
       for (const block of extractCodeBlocks(reply, FENCE_TAGS[this.sandbox.language])) {
         const scope = new AbortController();
         cellScope.signal = AbortSignal.any([signal, scope.signal]);
+        const session = await sessionReady;
+        if (session === undefined) return { answer: null, status: "failed", iterations: iteration };
         const cell = await session.execute(block.code, { signal });
         scope.abort();
         cellScope.signal = signal;
@@ -609,6 +622,8 @@ export class RLM {
         const prose = findProseFinal(reply);
         if (prose?.kind === "value") final = { value: prose.text };
         else if (prose?.kind === "variable") {
+          const session = await sessionReady;
+          if (session === undefined) return { answer: null, status: "failed", iterations: iteration };
           const variable = await session.getVariable(prose.name).catch((error: unknown) => ({
             unreadable: error instanceof Error ? error.message : String(error),
           }));
