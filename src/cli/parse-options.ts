@@ -45,6 +45,15 @@ export function positiveNumber(name: string, value: string | undefined): number 
   return parsed;
 }
 
+/** Parses a whole-number option of 0 or more, or throws a UsageError naming it. */
+export function nonNegativeInteger(name: string, value: string): number {
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed < 0) {
+    throw new UsageError({ message: `--${name} must be a whole number of 0 or more, got "${value}".` });
+  }
+  return parsed;
+}
+
 /** Parses a positive whole-number option, or throws a UsageError naming it. */
 export function positiveInteger(name: string, value: string | undefined): number | undefined {
   const parsed = positiveNumber(name, value);

@@ -152,3 +152,30 @@ describe("rlm models", () => {
     expect(result.stdout).toMatch(/^✗ openai-compatible\s+no answer at http:\/\/127\.0\.0\.1:9\/v1$/m);
   });
 });
+
+describe("rlm run: per-call timeout and retries", () => {
+  it("--call-timeout ends a slow attempt and --retries 0 sends it once", async () => {
+    await using server = await startScriptedServer({ replies: () => ({ text: "slow", delayMs: 10_000 }) });
+    writeFileSync(join(root, "small.txt"), "tiny");
+    const result = await rlm([
+      "run",
+      "--context",
+      "small.txt",
+      "--query",
+      "q",
+      "--model",
+      "openai-compatible:root",
+      "--base-url",
+      server.url,
+      "--call-timeout",
+      "0.5",
+      "--retries",
+      "0",
+      "--json",
+    ]);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: "failed" });
+    expect(JSON.parse(result.stdout).error).toMatch(/timed out after 500 ms/);
+    expect(server.requests.filter((request) => request.method === "POST")).toHaveLength(1);
+  });
+});

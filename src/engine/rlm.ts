@@ -59,6 +59,10 @@ export interface RLMOptions {
   prices?: PriceTable;
   /** On-disk (or any) cache of model responses, for reproducible runs. */
   responseCache?: ResponseCache;
+  /** Time one attempt of a model call may take, in ms (default 600,000), for models given as spec strings. */
+  callTimeoutMs?: number;
+  /** Retries of a model call after the first attempt (default 3), for models given as spec strings. */
+  maxRetries?: number;
   /** Context windows in tokens, by `provider:modelId` or modelId, for models the built-in table lacks. */
   contextWindows?: Record<string, number>;
   /** Prefix sub-call prompts with the overall question (default true). */
@@ -236,6 +240,8 @@ export class RLM {
       settings,
       prices: this.options.prices,
       cache: this.options.responseCache,
+      ...(this.options.callTimeoutMs === undefined ? {} : { timeoutMs: this.options.callTimeoutMs }),
+      ...(this.options.maxRetries === undefined ? {} : { maxRetries: this.options.maxRetries }),
     });
   }
 

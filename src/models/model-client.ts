@@ -310,6 +310,10 @@ export interface ModelClientDefaults {
   settings?: ModelSettings;
   prices?: PriceTable;
   cache?: ResponseCache;
+  /** Per-attempt timeout in ms. */
+  timeoutMs?: number;
+  /** Retries after the first attempt. */
+  maxRetries?: number;
 }
 
 /** A ModelClient as it is, or a new one for a spec string or AI SDK model. */
@@ -323,5 +327,7 @@ export function asModelClient(
     settings: defaults.settings,
     prices: defaults.prices,
     cache: defaults.cache,
+    ...(defaults.timeoutMs === undefined ? {} : { timeoutMs: defaults.timeoutMs }),
+    ...(defaults.maxRetries === undefined ? {} : { retry: { maxRetries: defaults.maxRetries } }),
   });
 }

@@ -25,6 +25,10 @@ export interface StrategyOptions {
   subModelSettings?: ModelSettings;
   prices?: PriceTable;
   responseCache?: ResponseCache;
+  /** Per-attempt timeout of model calls in ms. */
+  callTimeoutMs?: number;
+  /** Retries of a model call after the first attempt. */
+  maxRetries?: number;
   /** Context windows in tokens by `provider:modelId` or modelId. */
   contextWindows?: Record<string, number>;
   onEvent?: RunEventListener;
@@ -187,7 +191,12 @@ export class StrategySession {
 
 /** The main and sub-model clients of a strategy run; each model gets only its own base URL and key. */
 function strategyClients(options: StrategyOptions): { main: ModelClient; sub: ModelClient } {
-  const defaults = { prices: options.prices, cache: options.responseCache };
+  const defaults = {
+    prices: options.prices,
+    cache: options.responseCache,
+    ...(options.callTimeoutMs === undefined ? {} : { timeoutMs: options.callTimeoutMs }),
+    ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
+  };
   const main = asModelClient(options.model, { ...defaults, settings: options.settings });
   const sub =
     options.subModel === undefined

@@ -20,7 +20,7 @@ import { createJsonlTraceWriter, type TraceWriter } from "../../trace/jsonl-trac
 import { type CliIo, writeLine } from "../cli-io.ts";
 import type { Command } from "../command.ts";
 import { EXIT } from "../exit-codes.ts";
-import { parseOptions, positiveInteger, positiveNumber } from "../parse-options.ts";
+import { nonNegativeInteger, parseOptions, positiveInteger, positiveNumber } from "../parse-options.ts";
 import { startProgress } from "../progress.ts";
 
 /** The flag of each run limit, for error messages. */
@@ -81,6 +81,8 @@ const OPTIONS = {
   "cell-memory": { type: "string" },
   "output-limit": { type: "string" },
   "context-window": { type: "string", multiple: true },
+  "call-timeout": { type: "string" },
+  retries: { type: "string" },
   "no-goal-header": { type: "boolean" },
   "no-subcall-cache": { type: "boolean" },
   trace: { type: "string" },
@@ -234,6 +236,13 @@ async function readRunOptions(values: RunValues, io: CliIo) {
     });
   }
   const model = values.model ?? (await findDefaultModel(settings));
+  const callTimeout = positiveNumber("call-timeout", values["call-timeout"]);
+  if (callTimeout !== undefined && callTimeout * 1000 > MAX_TIMER_MS) {
+    throw new UsageError({
+      message: `--call-timeout must be at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds.`,
+    });
+  }
+  const retries = values.retries === undefined ? undefined : nonNegativeInteger("retries", values.retries);
   const options: RLMOptions = {
     model,
     ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
@@ -254,6 +263,8 @@ async function readRunOptions(values: RunValues, io: CliIo) {
       : {}),
     settings,
     ...(subSettings ? { subModelSettings: subSettings } : {}),
+    ...(callTimeout === undefined ? {} : { callTimeoutMs: callTimeout * 1000 }),
+    ...(retries === undefined ? {} : { maxRetries: retries }),
     promptStyle,
     goalHeader: values["no-goal-header"] !== true,
     subcallCache: values["no-subcall-cache"] !== true,
