@@ -121,12 +121,13 @@ export class Budget {
     return undefined;
   }
 
-  /** Output tokens the limits leave for a call of this estimate, given what is spent and reserved. */
-  private outputRoom(estimate: CallEstimate): number {
-    let room = Number.POSITIVE_INFINITY;
+  /** Output tokens the limits leave for a call of this estimate, and which limit binds. */
+  private outputRoom(estimate: CallEstimate): { room: number; binding: "tokens" | "cost" } {
+    let byTokens = Number.POSITIVE_INFINITY;
     if (this.limits.maxTokens !== undefined) {
-      room = this.limits.maxTokens - tokensOf(this.total) - this.reservedTokens - estimate.inputTokens;
+      byTokens = this.limits.maxTokens - tokensOf(this.total) - this.reservedTokens - estimate.inputTokens;
     }
+    let byCost = Number.POSITIVE_INFINITY;
     const price = estimate.price;
     if (this.limits.maxCostUsd !== undefined && price !== undefined) {
       const left =
@@ -134,10 +135,11 @@ export class Budget {
         (this.total.costUsd ?? 0) -
         this.reservedCostUsd -
         costOf(price, estimate.inputTokens, 0);
-      const byCost = price.output > 0 ? Math.floor((left * 1e6) / price.output) : left >= 0 ? room : -1;
-      room = Math.min(room, byCost);
+      byCost = price.output > 0 ? Math.floor((left * 1e6) / price.output) : left >= 0 ? byCost : -1;
     }
-    return Math.floor(room);
+    return byCost < byTokens
+      ? { room: Math.floor(byCost), binding: "cost" }
+      : { room: Math.floor(byTokens), binding: "tokens" };
   }
 
   /**
@@ -154,11 +156,11 @@ export class Budget {
       const stop = this.stopReason();
       if (stop !== undefined) return stop.message;
       if (signal?.aborted) return "the call was cancelled";
-      const room = this.outputRoom(estimate);
+      const { room, binding } = this.outputRoom(estimate);
       if (room >= least) return this.hold(estimate, Math.min(wanted, room));
       if (this.reservations === 0) {
         this.exhausted =
-          this.limits.maxTokens !== undefined && room < least
+          binding === "tokens"
             ? `the token budget of ${this.limits.maxTokens} cannot cover another call (about ${estimate.inputTokens} prompt tokens plus at least ${least} output tokens)`
             : `the cost budget of $${this.limits.maxCostUsd} cannot cover another call to ${estimate.model}`;
         return this.exhausted;
