@@ -179,3 +179,56 @@ describe("rlm run: per-call timeout and retries", () => {
     expect(server.requests.filter((request) => request.method === "POST")).toHaveLength(1);
   });
 });
+
+describe("rlm run --schema", () => {
+  it("shows the JSON Schema to the model and retries until FINAL's value matches", async () => {
+    const repl = (code: string) => `\`\`\`repl\n${code}\n\`\`\``;
+    let turn = 0;
+    await using server = await startScriptedServer({
+      replies: () =>
+        [{ text: repl("FINAL('three')") }, { text: repl("FINAL({ users: 3 })") }][turn++] ?? {
+          text: "no more",
+        },
+    });
+    writeFileSync(join(root, "small.txt"), "tiny");
+    writeFileSync(
+      join(root, "answer.schema.json"),
+      JSON.stringify({ type: "object", properties: { users: { type: "number" } }, required: ["users"] }),
+    );
+    const result = await rlm([
+      "run",
+      "--context",
+      "small.txt",
+      "--query",
+      "How many users?",
+      "--model",
+      "openai-compatible:root",
+      "--base-url",
+      server.url,
+      "--schema",
+      "answer.schema.json",
+      "--json",
+    ]);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout).answer).toEqual({ users: 3 });
+    const first = JSON.stringify(server.requests[0]?.body?.messages);
+    expect(first).toMatch(/JSON Schema/);
+    expect(first).toMatch(/users/);
+  });
+
+  it("refuses a schema file that is not JSON, with exit 2", async () => {
+    writeFileSync(join(root, "bad.schema.json"), "{ not json");
+    const result = await rlm([
+      "run",
+      "--context",
+      "small.txt",
+      "--query",
+      "q",
+      ...local,
+      "--schema",
+      "bad.schema.json",
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--schema bad\.schema\.json: cannot read it as JSON/);
+  });
+});

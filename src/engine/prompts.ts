@@ -92,9 +92,13 @@ function describe(metadata: ContextMetadata): string {
 }
 
 /** The first user message: the question and what the context looks like. */
-export function firstMessage(query: string, metadata: ContextMetadata): string {
+export function firstMessage(query: string, metadata: ContextMetadata, answerSchema?: string): string {
+  const shape =
+    answerSchema === undefined
+      ? ""
+      : `\nThe final answer must be a value (an object, not text) that matches this JSON Schema:\n${answerSchema}\n`;
   return `Question: ${query}
-
+${shape}
 The context (not shown; it is the REPL variable \`context\`):
 ${describe(metadata)}
 preview of the beginning:

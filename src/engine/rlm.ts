@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ModelMessage } from "ai";
+import { z } from "zod";
 import { bindContext } from "../context/context-bindings.ts";
 import { type ContextInput, describeContext } from "../context/context-input.ts";
 import type { FileText } from "../context/file-text.ts";
@@ -137,6 +138,17 @@ function isNoAnswer(value: unknown): boolean {
 
 const NO_ANSWER_NOTE =
   "FINAL was called without an answer (nothing, undefined, null/None or NaN), so the run goes on: call FINAL with the answer itself, e.g. FINAL(result).";
+
+/** The answer schema as JSON Schema text for the prompt, when it can be rendered (zod; JSON Schema files). */
+function schemaText(schema: StandardSchemaV1 | undefined): string | undefined {
+  if (schema === undefined || schema["~standard"].vendor !== "zod") return undefined;
+  try {
+    const text = JSON.stringify(z.toJSONSchema(schema as unknown as z.ZodType));
+    return text.length > 4_000 ? `${text.slice(0, 4_000)}...` : text;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The fenced-block tags each sandbox language runs. */
 const FENCE_TAGS = { javascript: ["repl", "js", "javascript"], python: ["repl", "python", "py"] } as const;
@@ -548,7 +560,9 @@ export class RLM {
         this.options.contextWindows,
       ),
     });
-    const messages: ModelMessage[] = [{ role: "user", content: firstMessage(request.query, metadata) }];
+    const messages: ModelMessage[] = [
+      { role: "user", content: firstMessage(request.query, metadata, schemaText(request.schema)) },
+    ];
     // About 3 characters a token, with a quarter of the window left for the reply.
     const rootWindowChars =
       contextWindowOf(this.root.resolved.provider, this.root.resolved.modelId, this.options.contextWindows) *

@@ -36,6 +36,8 @@ Strategy, sandbox and limits:
   --cell-timeout S      CPU time one cell may use, in seconds (default 30)
   --cell-memory MB      heap limit of the sandbox in MiB (default 1024)
   --output-limit N      characters of a cell's output the model reads (default 20000)
+  --schema FILE         a JSON Schema the final answer must match (the model sees it, and retries until
+                        FINAL's value matches)
   --call-timeout S      time one attempt of a model call may take, in seconds (default 600)
   --retries N           retries of a failed model call (default 3; 0 for none)
   --context-window N    window in tokens of models the built-in table lacks (default 128000); N for the

@@ -1,7 +1,8 @@
 /** The implementation of `rlm run`, loaded only when the command runs (see ./run-command.ts). */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { z } from "zod";
 import { FileText } from "../../context/file-text.ts";
 import { loadContext } from "../../context/load-context.ts";
 import { PROMPT_STYLES, type PromptStyle } from "../../engine/prompts.ts";
@@ -15,6 +16,7 @@ import { collectSecrets } from "../../models/redact-secrets.ts";
 import { DiskResponseCache } from "../../models/response-cache.ts";
 import { formatCost } from "../../models/usage.ts";
 import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
+import type { StandardSchemaV1 } from "../../spec/standard-schema.ts";
 import { checkStrategyName, resolveStrategy } from "../../strategies/resolve-strategy.ts";
 import { createJsonlTraceWriter, type TraceWriter } from "../../trace/jsonl-trace.ts";
 import { type CliIo, writeLine } from "../cli-io.ts";
@@ -22,6 +24,25 @@ import type { Command } from "../command.ts";
 import { EXIT } from "../exit-codes.ts";
 import { nonNegativeInteger, parseOptions, positiveInteger, positiveNumber } from "../parse-options.ts";
 import { startProgress } from "../progress.ts";
+
+/** `--schema FILE`: a JSON Schema the final answer must match (the model sees it and retries until it does). */
+function readSchema(path: string): StandardSchemaV1 {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new UsageError({
+      message: `--schema ${path}: cannot read it as JSON (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`,
+    });
+  }
+  try {
+    return z.fromJSONSchema(json as Parameters<typeof z.fromJSONSchema>[0]) as unknown as StandardSchemaV1;
+  } catch (error) {
+    throw new UsageError({
+      message: `--schema ${path}: not a JSON Schema rlmkit can use (${(error as Error).message}).`,
+    });
+  }
+}
 
 /** The flag of each run limit, for error messages. */
 const CLI_LIMIT_NAMES: Record<string, string> = {
@@ -82,6 +103,7 @@ const OPTIONS = {
   "output-limit": { type: "string" },
   "context-window": { type: "string", multiple: true },
   "call-timeout": { type: "string" },
+  schema: { type: "string" },
   retries: { type: "string" },
   "no-goal-header": { type: "boolean" },
   "no-subcall-cache": { type: "boolean" },
@@ -271,7 +293,8 @@ async function readRunOptions(values: RunValues, io: CliIo) {
     ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
     ...(values["cache-dir"] ? { responseCache: new DiskResponseCache(values["cache-dir"]) } : {}),
   };
-  return { query, contextPaths, strategyName, options };
+  const schema = values.schema === undefined ? undefined : readSchema(values.schema);
+  return { query, contextPaths, strategyName, options, schema };
 }
 
 export const runCommandImplementation: Command = {
@@ -280,7 +303,7 @@ export const runCommandImplementation: Command = {
   help: "",
   async run(args, io) {
     const { values } = parseOptions("run", args, OPTIONS);
-    const { query, contextPaths, strategyName, options } = await readRunOptions(values, io);
+    const { query, contextPaths, strategyName, options, schema } = await readRunOptions(values, io);
     const json = values.json === true;
     let progress: ReturnType<typeof trackProgress> | undefined;
     let trace: TraceWriter | undefined;
@@ -321,7 +344,12 @@ export const runCommandImplementation: Command = {
           collectSecrets(io.env, [values["api-key"], values["sub-api-key"]]),
         );
       }
-      const ran = await strategy.run({ context, query, signal: controller.signal });
+      const ran = await strategy.run({
+        context,
+        query,
+        signal: controller.signal,
+        ...(schema === undefined ? {} : { schema }),
+      });
       progress.stop();
       // A trace that could not be written costs the trace, never the answer: it becomes a warning.
       const traceFailure = trace?.failure;
