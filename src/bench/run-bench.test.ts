@@ -252,3 +252,41 @@ describe("rlm bench and Ctrl-C", () => {
     expect(file.rows[0]?.status).toBe("completed");
   });
 });
+
+describe("rlm bench --json and --max-cost", () => {
+  const main = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
+  const rlm = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [main, ...args],
+        { env: { PATH: process.env.PATH ?? "", OLLAMA_BASE_URL: "http://127.0.0.1:9" } },
+        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  it("prints the rows as JSON, and refuses a cost limit over an unpriced model with exit 2", async () => {
+    await using server = await startScriptedServer({ replies: () => ({ text: "NONE" }) });
+    const out = join(root, "json");
+    const common = [
+      "bench",
+      "--suite",
+      "sniah",
+      "--sizes",
+      "2k",
+      "--strategies",
+      "direct",
+      "--tasks",
+      "1",
+      "--out",
+      out,
+    ];
+    const model = ["--model", "openai-compatible:m", "--base-url", server.url];
+    const printed = await rlm([...common, ...model, "--json"]);
+    expect(printed.code).toBe(0);
+    expect(JSON.parse(printed.stdout).rows).toHaveLength(1);
+    const refused = await rlm([...common, ...model, "--max-cost", "0.5"]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/price of openai-compatible:m is unknown/);
+  });
+});

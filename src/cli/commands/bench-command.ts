@@ -23,6 +23,8 @@ Options:
   --concurrency N       sub-calls in flight at once per run (default 16)
   --max-iterations N    RLM turns per task (default 30)
   --timeout S           wall time per task in seconds
+  --max-cost USD        spend per task at most this much (every model needs a known price)
+  --json                print {out, rows} on stdout when done
   --seed N              generator seed (default 1)
   --out DIR             where the results go (required)
   --list                list the suites

@@ -52,6 +52,8 @@ export const benchCommandImplementation: Command = {
       seed: { type: "string" },
       out: { type: "string" },
       list: { type: "boolean" },
+      "max-cost": { type: "string" },
+      json: { type: "boolean" },
     });
     if (values.list) {
       for (const suite of SUITES) writeLine(io.stdout, `${suite.name.padEnd(14)}${suite.description}`);
@@ -87,15 +89,19 @@ export const benchCommandImplementation: Command = {
     const timeout = positiveNumber("timeout", values.timeout);
     const concurrency = positiveInteger("concurrency", values.concurrency);
     const maxIterations = positiveInteger("max-iterations", values["max-iterations"]);
+    const maxCostUsd = positiveNumber("max-cost", values["max-cost"]);
     const limits = {
       ...(timeout === undefined ? {} : { timeoutMs: timeout * 1000 }),
       ...(concurrency === undefined ? {} : { concurrency }),
       ...(maxIterations === undefined ? {} : { maxIterations }),
+      ...(maxCostUsd === undefined ? {} : { maxCostUsd }),
     };
     validateLimits({ run: limits }, (field) =>
       field === "timeoutMs"
         ? "--timeout (in ms)"
-        : `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+        : field === "maxCostUsd"
+          ? "--max-cost"
+          : `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
     );
 
     // Ctrl-C once: finish the task in flight, then stop (a rerun resumes). Twice, or SIGTERM/SIGHUP: stop now.
@@ -146,6 +152,7 @@ export const benchCommandImplementation: Command = {
         },
       });
       progress.stop();
+      if (values.json) writeLine(io.stdout, JSON.stringify({ out: resolve(values.out), rows }));
       writeLine(
         io.stderr,
         `${rows.length} task runs (${suites.map((suite) => suite.name).join(", ")} at ${sizes.map(formatSize).join(", ")}) in ${resolve(values.out)}: results.json, results.md, plot.svg`,
