@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import type { RLMOptions, RunResult } from "../engine/rlm.ts";
+import { answerText } from "../engine/answer-text.ts";
+import type { RLMOptions } from "../engine/rlm.ts";
 import { asModelClient } from "../models/model-client.ts";
 import { resolveStrategy } from "../strategies/resolve-strategy.ts";
 import { type BenchRow, readBenchFile, rowKey, writeAtomically } from "./bench-results.ts";
@@ -26,11 +27,6 @@ export interface BenchOptions {
   /** Lets the task in flight finish, then stops (what a first Ctrl-C does). */
   stopAfterTask?: AbortSignal;
   onProgress?: (progress: { done: number; total: number; skipped: number; current: string }) => void;
-}
-
-function answerText(result: RunResult): string {
-  const answer = result.answer ?? "";
-  return typeof answer === "string" ? answer : JSON.stringify(answer);
 }
 
 /**
@@ -108,7 +104,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRow[]> {
             latencyMs: Math.round(result.durationMs),
             subcalls: result.subcalls,
             status: result.status,
-            answer: answerText(result).slice(0, 2000),
+            answer: answerText(result.answer ?? "").slice(0, 2000),
             expected: generated.expected.slice(0, 2000),
             ...(result.error ? { error: result.error } : {}),
           });

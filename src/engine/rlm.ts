@@ -17,6 +17,7 @@ import { limitOutput } from "../sandboxes/output-limit.ts";
 import { Semaphore } from "../shared/semaphore.ts";
 import type { CellResult, Sandbox, SandboxLimits, SandboxSession } from "../spec/sandbox.ts";
 import type { StandardSchemaV1 } from "../spec/standard-schema.ts";
+import { answerText } from "./answer-text.ts";
 import { Budget } from "./budget.ts";
 import { compactHistory } from "./compact-history.ts";
 import { BudgetRefusal, meteredGenerate, requirePrices } from "./metered-call.ts";
@@ -175,10 +176,6 @@ function formatCell(index: number, cell: CellResult, limit: number): string {
     parts.push(`[cell ${index} error${where}] ${error}`);
   }
   return parts.join("\n");
-}
-
-function answerText(value: unknown): string {
-  return typeof value === "string" ? value : JSON.stringify(value);
 }
 
 async function validate(

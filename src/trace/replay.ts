@@ -1,6 +1,7 @@
 import { bindContext } from "../context/context-bindings.ts";
 import type { ContextInput } from "../context/context-input.ts";
 import type { FileText } from "../context/file-text.ts";
+import { answerText } from "../engine/answer-text.ts";
 import { findProseFinal } from "../engine/parse-reply.ts";
 import type { HostFunction, Sandbox } from "../spec/sandbox.ts";
 import { type OfficialIteration, type OfficialRecord, officialFinalAnswer } from "./official-trace.ts";
@@ -40,10 +41,6 @@ def SHOW_VARS():
         entries.insert(0, {"name": "context", "type": type(globals()["context"]).__name__})
     return "Available variables: " + ", ".join(entry["name"] + " (" + entry["type"] + ")" for entry in entries)
 _rlm_main._scaffold["SHOW_VARS"] = SHOW_VARS`;
-
-function answerText(value: unknown): string {
-  return typeof value === "string" ? value : JSON.stringify(value);
-}
 
 /** Trailing spaces and blank trailing lines do not count as differences. */
 function normalize(text: string): string {
