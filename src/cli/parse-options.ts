@@ -35,6 +35,25 @@ export function parseOptions<T extends ParseArgsOptionsConfig>(
   }
 }
 
+/** The flag of each run or sandbox limit, so the one limit validator's messages name what the user typed. */
+const LIMIT_FLAGS: Record<string, string> = {
+  maxIterations: "--max-iterations",
+  maxSubcalls: "--max-subcalls",
+  maxDepth: "--max-depth",
+  maxCostUsd: "--max-cost",
+  maxTokens: "--max-tokens",
+  timeoutMs: "--timeout (in ms)",
+  concurrency: "--concurrency",
+  cellTimeoutMs: "--cell-timeout (in ms)",
+  memoryLimitMb: "--cell-memory",
+  outputLimitChars: "--output-limit",
+};
+
+/** A limit's field (`maxTokens`) as its command-line flag (`--max-tokens`), for `validateLimits`. */
+export function limitFlag(field: string): string {
+  return LIMIT_FLAGS[field] ?? `--${field}`;
+}
+
 /** Parses a positive number option, or throws a UsageError naming it. */
 export function positiveNumber(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;

@@ -14,7 +14,7 @@ import { checkStrategyName } from "../../strategies/resolve-strategy.ts";
 import { writeLine } from "../cli-io.ts";
 import type { Command } from "../command.ts";
 import { EXIT } from "../exit-codes.ts";
-import { parseOptions, positiveInteger, positiveNumber } from "../parse-options.ts";
+import { limitFlag, parseOptions, positiveInteger, positiveNumber } from "../parse-options.ts";
 import { startProgress } from "../progress.ts";
 
 /** A comma-separated list, each entry once. */
@@ -96,13 +96,7 @@ export const benchCommandImplementation: Command = {
       ...(maxIterations === undefined ? {} : { maxIterations }),
       ...(maxCostUsd === undefined ? {} : { maxCostUsd }),
     };
-    validateLimits({ run: limits }, (field) =>
-      field === "timeoutMs"
-        ? "--timeout (in ms)"
-        : field === "maxCostUsd"
-          ? "--max-cost"
-          : `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
-    );
+    validateLimits({ run: limits }, limitFlag);
 
     // Ctrl-C once: finish the task in flight, then stop (a rerun resumes). Twice, or SIGTERM/SIGHUP: stop now.
     const controller = new AbortController();

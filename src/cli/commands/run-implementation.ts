@@ -22,7 +22,13 @@ import { createJsonlTraceWriter, type TraceWriter } from "../../trace/jsonl-trac
 import { type CliIo, writeLine } from "../cli-io.ts";
 import type { Command } from "../command.ts";
 import { EXIT } from "../exit-codes.ts";
-import { nonNegativeInteger, parseOptions, positiveInteger, positiveNumber } from "../parse-options.ts";
+import {
+  limitFlag,
+  nonNegativeInteger,
+  parseOptions,
+  positiveInteger,
+  positiveNumber,
+} from "../parse-options.ts";
 import { startProgress } from "../progress.ts";
 
 /** `--schema FILE`: a JSON Schema the final answer must match (the model sees it and retries until it does). */
@@ -43,20 +49,6 @@ function readSchema(path: string): StandardSchemaV1 {
     });
   }
 }
-
-/** The flag of each run limit, for error messages. */
-const CLI_LIMIT_NAMES: Record<string, string> = {
-  maxIterations: "max-iterations",
-  maxSubcalls: "max-subcalls",
-  maxDepth: "max-depth",
-  maxCostUsd: "max-cost",
-  maxTokens: "max-tokens",
-  timeoutMs: "timeout (in ms)",
-  concurrency: "concurrency",
-  cellTimeoutMs: "cell-timeout (in ms)",
-  memoryLimitMb: "cell-memory",
-  outputLimitChars: "output-limit",
-};
 
 /** `--context-window N` (root and sub-model) or `--context-window SPEC=N`, into a table by model spec. */
 function contextWindows(entries: string[], specs: string[]): Record<string, number> {
@@ -221,11 +213,7 @@ async function readRunOptions(values: RunValues, io: CliIo) {
       outputLimitChars: positiveInteger("output-limit", values["output-limit"]),
     }).filter(([, value]) => value !== undefined),
   );
-  validateLimits(
-    { run: limits, sandbox: sandboxLimits },
-    (field) => `--${CLI_LIMIT_NAMES[field] ?? field}`,
-    (field) => `--${CLI_LIMIT_NAMES[field] ?? field}`,
-  );
+  validateLimits({ run: limits, sandbox: sandboxLimits }, limitFlag, limitFlag);
   const strategyName = values.strategy ?? "rlm";
   checkStrategyName(strategyName);
   const promptStyle = (values["prompt-style"] ?? "rlmkit") as PromptStyle;
