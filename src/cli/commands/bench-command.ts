@@ -1,5 +1,5 @@
 import { STRATEGY_NAMES } from "../../strategies/strategy-names.ts";
-import type { Command } from "../command.ts";
+import { type Command, lazyRun } from "../command.ts";
 
 const HELP = `Usage: rlm bench --suite a,b --sizes 8k,32k --strategies direct,rlm --tasks N --model SPEC --out DIR
        rlm bench --list
@@ -38,8 +38,5 @@ export const benchCommand: Command = {
   name: "bench",
   summary: "measure strategies on generated long-context suites",
   help: HELP,
-  async run(args, io) {
-    const { benchCommandImplementation } = await import("./bench-implementation.ts");
-    return benchCommandImplementation.run(args, io);
-  },
+  run: lazyRun(() => import("./bench-implementation.ts")),
 };

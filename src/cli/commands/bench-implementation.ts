@@ -11,8 +11,7 @@ import { loadPriceTable } from "../../models/prices.ts";
 import { DiskResponseCache } from "../../models/response-cache.ts";
 import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
 import { checkStrategyName } from "../../strategies/resolve-strategy.ts";
-import { writeLine } from "../cli-io.ts";
-import type { Command } from "../command.ts";
+import { type CliIo, writeLine } from "../cli-io.ts";
 import { EXIT } from "../exit-codes.ts";
 import { limitFlag, parseOptions, positiveInteger, positiveNumber } from "../parse-options.ts";
 import { startProgress } from "../progress.ts";
@@ -29,142 +28,138 @@ function list(value: string | undefined, fallback: string): string[] {
   ];
 }
 
-export const benchCommandImplementation: Command = {
-  name: "bench",
-  summary: "measure strategies on generated long-context suites",
-  help: "",
-  async run(args, io) {
-    const { values } = parseOptions("bench", args, {
-      suite: { type: "string" },
-      sizes: { type: "string" },
-      strategies: { type: "string" },
-      tasks: { type: "string" },
-      model: { type: "string" },
-      "sub-model": { type: "string" },
-      "base-url": { type: "string" },
-      "api-key": { type: "string" },
-      prices: { type: "string" },
-      "cache-dir": { type: "string" },
-      concurrency: { type: "string" },
-      sandbox: { type: "string" },
-      "max-iterations": { type: "string" },
-      timeout: { type: "string" },
-      seed: { type: "string" },
-      out: { type: "string" },
-      list: { type: "boolean" },
-      "max-cost": { type: "string" },
-      json: { type: "boolean" },
-    });
-    if (values.list) {
-      for (const suite of SUITES) writeLine(io.stdout, `${suite.name.padEnd(14)}${suite.description}`);
-      return EXIT.ok;
-    }
-    const suites = list(values.suite, "sniah").map((name) => {
-      const suite = SUITES.find((known) => known.name === name);
-      if (suite === undefined) {
-        throw new UsageError({
-          message: `Unknown suite "${name}". Suites: ${SUITES.map((known) => known.name).join(", ")}.`,
-        });
-      }
-      return suite;
-    });
-    const strategies = list(values.strategies, "rlm");
-    for (const name of strategies) checkStrategyName(name);
-    const sizes = list(values.sizes, "8k").map(parseSize);
-    const sandbox = resolveSandbox(values.sandbox);
-    if (values.out === undefined)
-      throw new UsageError({ message: "Give the output directory with --out DIR." });
-    // Checked before any work: a folder that cannot be made or written is a usage error, not a crash at the end.
-    try {
-      mkdirSync(values.out, { recursive: true });
-      accessSync(values.out, constants.W_OK);
-    } catch (error) {
+/** Runs `rlm bench` and resolves to its exit code. */
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseOptions("bench", args, {
+    suite: { type: "string" },
+    sizes: { type: "string" },
+    strategies: { type: "string" },
+    tasks: { type: "string" },
+    model: { type: "string" },
+    "sub-model": { type: "string" },
+    "base-url": { type: "string" },
+    "api-key": { type: "string" },
+    prices: { type: "string" },
+    "cache-dir": { type: "string" },
+    concurrency: { type: "string" },
+    sandbox: { type: "string" },
+    "max-iterations": { type: "string" },
+    timeout: { type: "string" },
+    seed: { type: "string" },
+    out: { type: "string" },
+    list: { type: "boolean" },
+    "max-cost": { type: "string" },
+    json: { type: "boolean" },
+  });
+  if (values.list) {
+    for (const suite of SUITES) writeLine(io.stdout, `${suite.name.padEnd(14)}${suite.description}`);
+    return EXIT.ok;
+  }
+  const suites = list(values.suite, "sniah").map((name) => {
+    const suite = SUITES.find((known) => known.name === name);
+    if (suite === undefined) {
       throw new UsageError({
-        message: `--out ${values.out}: cannot write there (${(error as NodeJS.ErrnoException).code ?? "error"}); give a writable folder.`,
+        message: `Unknown suite "${name}". Suites: ${SUITES.map((known) => known.name).join(", ")}.`,
       });
     }
-    const tasks = positiveInteger("tasks", values.tasks) ?? 5;
-    const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
-    const model = values.model ?? (await findDefaultModel(settings));
-    const timeout = positiveNumber("timeout", values.timeout);
-    const concurrency = positiveInteger("concurrency", values.concurrency);
-    const maxIterations = positiveInteger("max-iterations", values["max-iterations"]);
-    const maxCostUsd = positiveNumber("max-cost", values["max-cost"]);
-    const limits = {
-      ...(timeout === undefined ? {} : { timeoutMs: timeout * 1000 }),
-      ...(concurrency === undefined ? {} : { concurrency }),
-      ...(maxIterations === undefined ? {} : { maxIterations }),
-      ...(maxCostUsd === undefined ? {} : { maxCostUsd }),
-    };
-    validateLimits({ run: limits }, limitFlag);
+    return suite;
+  });
+  const strategies = list(values.strategies, "rlm");
+  for (const name of strategies) checkStrategyName(name);
+  const sizes = list(values.sizes, "8k").map(parseSize);
+  const sandbox = resolveSandbox(values.sandbox);
+  if (values.out === undefined)
+    throw new UsageError({ message: "Give the output directory with --out DIR." });
+  // Checked before any work: a folder that cannot be made or written is a usage error, not a crash at the end.
+  try {
+    mkdirSync(values.out, { recursive: true });
+    accessSync(values.out, constants.W_OK);
+  } catch (error) {
+    throw new UsageError({
+      message: `--out ${values.out}: cannot write there (${(error as NodeJS.ErrnoException).code ?? "error"}); give a writable folder.`,
+    });
+  }
+  const tasks = positiveInteger("tasks", values.tasks) ?? 5;
+  const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
+  const model = values.model ?? (await findDefaultModel(settings));
+  const timeout = positiveNumber("timeout", values.timeout);
+  const concurrency = positiveInteger("concurrency", values.concurrency);
+  const maxIterations = positiveInteger("max-iterations", values["max-iterations"]);
+  const maxCostUsd = positiveNumber("max-cost", values["max-cost"]);
+  const limits = {
+    ...(timeout === undefined ? {} : { timeoutMs: timeout * 1000 }),
+    ...(concurrency === undefined ? {} : { concurrency }),
+    ...(maxIterations === undefined ? {} : { maxIterations }),
+    ...(maxCostUsd === undefined ? {} : { maxCostUsd }),
+  };
+  validateLimits({ run: limits }, limitFlag);
 
-    // Ctrl-C once: finish the task in flight, then stop (a rerun resumes). Twice, or SIGTERM/SIGHUP: stop now.
-    const controller = new AbortController();
-    const stopAfterTask = new AbortController();
-    const onInterrupt = () => {
-      if (stopAfterTask.signal.aborted) {
-        controller.abort();
-        return;
-      }
-      writeLine(
-        io.stderr,
-        "\nstopping after the current task (Ctrl-C again to stop at once); run the same command again to resume",
-      );
-      stopAfterTask.abort();
-    };
-    const onTerminate = () => {
-      stopAfterTask.abort();
+  // Ctrl-C once: finish the task in flight, then stop (a rerun resumes). Twice, or SIGTERM/SIGHUP: stop now.
+  const controller = new AbortController();
+  const stopAfterTask = new AbortController();
+  const onInterrupt = () => {
+    if (stopAfterTask.signal.aborted) {
       controller.abort();
-    };
-    process.on("SIGINT", onInterrupt);
-    process.on("SIGTERM", onTerminate);
-    process.on("SIGHUP", onTerminate);
-    const progress = startProgress(io, "starting");
-    try {
-      const rows = await runBench({
-        suites,
-        sizes,
-        strategies,
-        tasks,
-        out: resolve(values.out),
-        seed: positiveInteger("seed", values.seed) ?? 1,
-        signal: controller.signal,
-        stopAfterTask: stopAfterTask.signal,
-        run: {
-          model,
-          ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
-          settings,
-          sandbox,
-          limits,
-          ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
-          ...(values["cache-dir"] ? { responseCache: new DiskResponseCache(values["cache-dir"]) } : {}),
-        },
-        onProgress: ({ done, total, current }) => {
-          const width = 24;
-          const filled = Math.round((done / Math.max(1, total)) * width);
-          progress.update(`[${"=".repeat(filled)}${" ".repeat(width - filled)}] ${done}/${total} ${current}`);
-        },
-      });
-      progress.stop();
-      if (values.json) writeLine(io.stdout, JSON.stringify({ out: resolve(values.out), rows }));
+      return;
+    }
+    writeLine(
+      io.stderr,
+      "\nstopping after the current task (Ctrl-C again to stop at once); run the same command again to resume",
+    );
+    stopAfterTask.abort();
+  };
+  const onTerminate = () => {
+    stopAfterTask.abort();
+    controller.abort();
+  };
+  process.on("SIGINT", onInterrupt);
+  process.on("SIGTERM", onTerminate);
+  process.on("SIGHUP", onTerminate);
+  const progress = startProgress(io, "starting");
+  try {
+    const rows = await runBench({
+      suites,
+      sizes,
+      strategies,
+      tasks,
+      out: resolve(values.out),
+      seed: positiveInteger("seed", values.seed) ?? 1,
+      signal: controller.signal,
+      stopAfterTask: stopAfterTask.signal,
+      run: {
+        model,
+        ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
+        settings,
+        sandbox,
+        limits,
+        ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
+        ...(values["cache-dir"] ? { responseCache: new DiskResponseCache(values["cache-dir"]) } : {}),
+      },
+      onProgress: ({ done, total, current }) => {
+        const width = 24;
+        const filled = Math.round((done / Math.max(1, total)) * width);
+        progress.update(`[${"=".repeat(filled)}${" ".repeat(width - filled)}] ${done}/${total} ${current}`);
+      },
+    });
+    progress.stop();
+    if (values.json) writeLine(io.stdout, JSON.stringify({ out: resolve(values.out), rows }));
+    writeLine(
+      io.stderr,
+      `${rows.length} task runs (${suites.map((suite) => suite.name).join(", ")} at ${sizes.map(formatSize).join(", ")}) in ${resolve(values.out)}: results.json, results.md, plot.svg`,
+    );
+    // Tasks that failed for the infrastructure count in the exit code (a rerun retries them).
+    const failures = rows.filter((row) => row.status === "failed").length;
+    if (failures > 0) {
       writeLine(
         io.stderr,
-        `${rows.length} task runs (${suites.map((suite) => suite.name).join(", ")} at ${sizes.map(formatSize).join(", ")}) in ${resolve(values.out)}: results.json, results.md, plot.svg`,
+        `${failures} task runs failed (HTTP errors, timeouts); run the same command again to retry them`,
       );
-      // Tasks that failed for the infrastructure count in the exit code (a rerun retries them).
-      const failures = rows.filter((row) => row.status === "failed").length;
-      if (failures > 0) {
-        writeLine(
-          io.stderr,
-          `${failures} task runs failed (HTTP errors, timeouts); run the same command again to retry them`,
-        );
-      }
-      return stopAfterTask.signal.aborted || failures > 0 ? EXIT.failed : EXIT.ok;
-    } finally {
-      progress.stop();
-      process.off("SIGINT", onInterrupt);
-      process.off("SIGTERM", onTerminate);
-      process.off("SIGHUP", onTerminate);
     }
-  },
-};
+    return stopAfterTask.signal.aborted || failures > 0 ? EXIT.failed : EXIT.ok;
+  } finally {
+    progress.stop();
+    process.off("SIGINT", onInterrupt);
+    process.off("SIGTERM", onTerminate);
+    process.off("SIGHUP", onTerminate);
+  }
+}

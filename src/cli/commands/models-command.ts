@@ -1,4 +1,4 @@
-import type { Command } from "../command.ts";
+import { type Command, lazyRun } from "../command.ts";
 
 const HELP = `Usage: rlm models [--json] [--base-url URL]
 
@@ -18,8 +18,5 @@ export const modelsCommand: Command = {
   name: "models",
   summary: "list configured model providers and reachable local servers",
   help: HELP,
-  async run(args, io) {
-    const { modelsCommandImplementation } = await import("./models-implementation.ts");
-    return modelsCommandImplementation.run(args, io);
-  },
+  run: lazyRun(() => import("./models-implementation.ts")),
 };

@@ -1,7 +1,6 @@
 /** The implementation of `rlm models`, loaded only when the command runs (see ./models-command.ts). */
 import { describeProviders, type ProvidersReport } from "../../models/provider-status.ts";
 import { type CliIo, writeLine } from "../cli-io.ts";
-import type { Command } from "../command.ts";
 import { EXIT } from "../exit-codes.ts";
 import { parseOptions } from "../parse-options.ts";
 import { startProgress } from "../progress.ts";
@@ -20,21 +19,17 @@ function formatReport(report: ProvidersReport, io: CliIo): void {
   else writeLine(io.stdout, `default model: none\n${report.defaultModelError ?? ""}`);
 }
 
-export const modelsCommandImplementation: Command = {
-  name: "models",
-  summary: "list configured model providers and reachable local servers",
-  help: "",
-  async run(args, io) {
-    const { values } = parseOptions("models", args, {
-      json: { type: "boolean" },
-      "base-url": { type: "string" },
-    });
-    const progress = startProgress(io, "checking providers", { json: values.json });
-    const report = await describeProviders({ env: io.env, baseUrl: values["base-url"] }).finally(() =>
-      progress.stop(),
-    );
-    if (values.json) writeLine(io.stdout, JSON.stringify(report, null, 2));
-    else formatReport(report, io);
-    return EXIT.ok;
-  },
-};
+/** Runs `rlm models` and resolves to its exit code. */
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseOptions("models", args, {
+    json: { type: "boolean" },
+    "base-url": { type: "string" },
+  });
+  const progress = startProgress(io, "checking providers", { json: values.json });
+  const report = await describeProviders({ env: io.env, baseUrl: values["base-url"] }).finally(() =>
+    progress.stop(),
+  );
+  if (values.json) writeLine(io.stdout, JSON.stringify(report, null, 2));
+  else formatReport(report, io);
+  return EXIT.ok;
+}

@@ -1,4 +1,4 @@
-import type { Command } from "../command.ts";
+import { type Command, lazyRun } from "../command.ts";
 
 const HELP = `Usage: rlm run --context <file|dir|glob|-> --query <text> [options]
 
@@ -59,8 +59,5 @@ export const runCommand: Command = {
   name: "run",
   summary: "answer a question about a large input with a Recursive Language Model",
   help: HELP,
-  async run(args, io) {
-    const { runCommandImplementation } = await import("./run-implementation.ts");
-    return runCommandImplementation.run(args, io);
-  },
+  run: lazyRun(() => import("./run-implementation.ts")),
 };

@@ -20,7 +20,6 @@ import type { StandardSchemaV1 } from "../../spec/standard-schema.ts";
 import { checkStrategyName, resolveStrategy } from "../../strategies/resolve-strategy.ts";
 import { createJsonlTraceWriter, type TraceWriter } from "../../trace/jsonl-trace.ts";
 import { type CliIo, writeLine } from "../cli-io.ts";
-import type { Command } from "../command.ts";
 import { EXIT } from "../exit-codes.ts";
 import {
   limitFlag,
@@ -285,73 +284,69 @@ async function readRunOptions(values: RunValues, io: CliIo) {
   return { query, contextPaths, strategyName, options, schema };
 }
 
-export const runCommandImplementation: Command = {
-  name: "run",
-  summary: "answer a question about a large input with a Recursive Language Model",
-  help: "",
-  async run(args, io) {
-    const { values } = parseOptions("run", args, OPTIONS);
-    const { query, contextPaths, strategyName, options, schema } = await readRunOptions(values, io);
-    const json = values.json === true;
-    let progress: ReturnType<typeof trackProgress> | undefined;
-    let trace: TraceWriter | undefined;
-    const strategy = resolveStrategy(strategyName, {
-      ...options,
-      onEvent: (event) => {
-        trace?.listener(event);
-        progress?.listener(event);
-      },
-    });
-    if (!options.sandbox?.isolated) {
-      writeLine(
-        io.stderr,
-        `warning: the ${options.sandbox?.name} sandbox is not isolated; use it only for trusted inputs.`,
+/** Runs `rlm run` and resolves to its exit code. */
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseOptions("run", args, OPTIONS);
+  const { query, contextPaths, strategyName, options, schema } = await readRunOptions(values, io);
+  const json = values.json === true;
+  let progress: ReturnType<typeof trackProgress> | undefined;
+  let trace: TraceWriter | undefined;
+  const strategy = resolveStrategy(strategyName, {
+    ...options,
+    onEvent: (event) => {
+      trace?.listener(event);
+      progress?.listener(event);
+    },
+  });
+  if (!options.sandbox?.isolated) {
+    writeLine(
+      io.stderr,
+      `warning: the ${options.sandbox?.name} sandbox is not isolated; use it only for trusted inputs.`,
+    );
+  }
+  const context = await loadContext(contextPaths);
+  const controller = new AbortController();
+  const onInterrupt = () => {
+    if (controller.signal.aborted) process.exit(130);
+    writeLine(io.stderr, "\ncancelling (Ctrl-C again to quit at once)...");
+    controller.abort();
+  };
+  // SIGTERM and SIGHUP end the run as Ctrl-C does (sandboxes and sub-calls are stopped), then exit 128 + signal.
+  const onTerminate = (signal: NodeJS.Signals) => {
+    terminatedBy ??= signal;
+    controller.abort();
+  };
+  let terminatedBy: NodeJS.Signals | undefined;
+  process.on("SIGINT", onInterrupt);
+  process.on("SIGTERM", onTerminate);
+  process.on("SIGHUP", onTerminate);
+  try {
+    progress = trackProgress(io, json);
+    if (values.trace !== undefined) {
+      trace = createJsonlTraceWriter(
+        values.trace,
+        collectSecrets(io.env, [values["api-key"], values["sub-api-key"]]),
       );
     }
-    const context = await loadContext(contextPaths);
-    const controller = new AbortController();
-    const onInterrupt = () => {
-      if (controller.signal.aborted) process.exit(130);
-      writeLine(io.stderr, "\ncancelling (Ctrl-C again to quit at once)...");
-      controller.abort();
-    };
-    // SIGTERM and SIGHUP end the run as Ctrl-C does (sandboxes and sub-calls are stopped), then exit 128 + signal.
-    const onTerminate = (signal: NodeJS.Signals) => {
-      terminatedBy ??= signal;
-      controller.abort();
-    };
-    let terminatedBy: NodeJS.Signals | undefined;
-    process.on("SIGINT", onInterrupt);
-    process.on("SIGTERM", onTerminate);
-    process.on("SIGHUP", onTerminate);
-    try {
-      progress = trackProgress(io, json);
-      if (values.trace !== undefined) {
-        trace = createJsonlTraceWriter(
-          values.trace,
-          collectSecrets(io.env, [values["api-key"], values["sub-api-key"]]),
-        );
-      }
-      const ran = await strategy.run({
-        context,
-        query,
-        signal: controller.signal,
-        ...(schema === undefined ? {} : { schema }),
-      });
-      progress.stop();
-      // A trace that could not be written costs the trace, never the answer: it becomes a warning.
-      const traceFailure = trace?.failure;
-      const result = traceFailure ? { ...ran, warnings: [...(ran.warnings ?? []), traceFailure] } : ran;
-      printResult(result, io, json);
-      if (terminatedBy !== undefined) return 128 + (terminatedBy === "SIGHUP" ? 1 : 15);
-      return result.status === "completed" ? EXIT.ok : EXIT.failed;
-    } finally {
-      progress?.stop();
-      trace?.close();
-      process.off("SIGINT", onInterrupt);
-      process.off("SIGTERM", onTerminate);
-      process.off("SIGHUP", onTerminate);
-      if (context instanceof FileText) context.close();
-    }
-  },
-};
+    const ran = await strategy.run({
+      context,
+      query,
+      signal: controller.signal,
+      ...(schema === undefined ? {} : { schema }),
+    });
+    progress.stop();
+    // A trace that could not be written costs the trace, never the answer: it becomes a warning.
+    const traceFailure = trace?.failure;
+    const result = traceFailure ? { ...ran, warnings: [...(ran.warnings ?? []), traceFailure] } : ran;
+    printResult(result, io, json);
+    if (terminatedBy !== undefined) return 128 + (terminatedBy === "SIGHUP" ? 1 : 15);
+    return result.status === "completed" ? EXIT.ok : EXIT.failed;
+  } finally {
+    progress?.stop();
+    trace?.close();
+    process.off("SIGINT", onInterrupt);
+    process.off("SIGTERM", onTerminate);
+    process.off("SIGHUP", onTerminate);
+    if (context instanceof FileText) context.close();
+  }
+}

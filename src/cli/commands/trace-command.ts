@@ -1,4 +1,4 @@
-import type { Command } from "../command.ts";
+import { type Command, lazyRun } from "../command.ts";
 
 const HELP = `Usage: rlm trace show <run.jsonl>
        rlm trace import <official.jsonl> [--out FILE]
@@ -26,8 +26,5 @@ export const traceCommand: Command = {
   name: "trace",
   summary: "show, import or replay run traces",
   help: HELP,
-  async run(args, io) {
-    const { traceCommandImplementation } = await import("./trace-implementation.ts");
-    return traceCommandImplementation.run(args, io);
-  },
+  run: lazyRun(() => import("./trace-implementation.ts")),
 };

@@ -8,7 +8,6 @@ import { convertOfficialLog, isOfficialLog } from "../../trace/official-trace.ts
 import { formatReplayReport, replayOfficialLog } from "../../trace/replay.ts";
 import { renderTraceTree } from "../../trace/trace-tree.ts";
 import { type CliIo, writeLine } from "../cli-io.ts";
-import type { Command } from "../command.ts";
 import { EXIT } from "../exit-codes.ts";
 import { parseOptions } from "../parse-options.ts";
 
@@ -22,54 +21,50 @@ function readOfficial(path: string, io: CliIo) {
   return records;
 }
 
-export const traceCommandImplementation: Command = {
-  name: "trace",
-  summary: "show, import or replay run traces",
-  help: "",
-  async run(args, io) {
-    const { values, positionals } = parseOptions(
-      "trace",
-      args,
-      { out: { type: "string" }, context: { type: "string", multiple: true }, sandbox: { type: "string" } },
-      true,
-    );
-    const [action, path, ...extra] = positionals;
-    if (
-      action === undefined ||
-      path === undefined ||
-      extra.length > 0 ||
-      !["show", "import", "replay"].includes(action)
-    ) {
-      throw new UsageError({
-        message: "Usage: rlm trace show|import|replay <file.jsonl>. Run `rlm trace --help`.",
-      });
-    }
-    if (action === "show") {
-      const events = readJsonlTrace(path, (message) => writeLine(io.stderr, `warning: ${message}`));
-      writeLine(io.stdout, renderTraceTree(events));
-      return EXIT.ok;
-    }
-    if (action === "import") {
-      const warn = (message: string) => writeLine(io.stderr, `warning: ${message}`);
-      const text = `${convertOfficialLog(readOfficial(path, io), warn)
-        .map((event) => JSON.stringify(event))
-        .join("\n")}\n`;
-      if (values.out === undefined) io.stdout.write(text);
-      else {
-        writeAtomically(values.out, text);
-        writeLine(io.stderr, `wrote ${values.out}`);
-      }
-      return EXIT.ok;
-    }
-    const records = readOfficial(path, io);
-    if (values.context === undefined)
-      throw new UsageError({ message: "rlm trace replay needs the run's input: --context <file|dir|glob>." });
-    const context = await loadContext(values.context);
-    const report = await replayOfficialLog(records, {
-      context,
-      sandbox: resolveSandbox(values.sandbox ?? "python"),
+/** Runs `rlm trace` and resolves to its exit code. */
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseOptions(
+    "trace",
+    args,
+    { out: { type: "string" }, context: { type: "string", multiple: true }, sandbox: { type: "string" } },
+    true,
+  );
+  const [action, path, ...extra] = positionals;
+  if (
+    action === undefined ||
+    path === undefined ||
+    extra.length > 0 ||
+    !["show", "import", "replay"].includes(action)
+  ) {
+    throw new UsageError({
+      message: "Usage: rlm trace show|import|replay <file.jsonl>. Run `rlm trace --help`.",
     });
-    writeLine(io.stdout, formatReplayReport(report));
-    return report.differing === 0 && report.finalAnswer?.same !== false ? EXIT.ok : EXIT.failed;
-  },
-};
+  }
+  if (action === "show") {
+    const events = readJsonlTrace(path, (message) => writeLine(io.stderr, `warning: ${message}`));
+    writeLine(io.stdout, renderTraceTree(events));
+    return EXIT.ok;
+  }
+  if (action === "import") {
+    const warn = (message: string) => writeLine(io.stderr, `warning: ${message}`);
+    const text = `${convertOfficialLog(readOfficial(path, io), warn)
+      .map((event) => JSON.stringify(event))
+      .join("\n")}\n`;
+    if (values.out === undefined) io.stdout.write(text);
+    else {
+      writeAtomically(values.out, text);
+      writeLine(io.stderr, `wrote ${values.out}`);
+    }
+    return EXIT.ok;
+  }
+  const records = readOfficial(path, io);
+  if (values.context === undefined)
+    throw new UsageError({ message: "rlm trace replay needs the run's input: --context <file|dir|glob>." });
+  const context = await loadContext(values.context);
+  const report = await replayOfficialLog(records, {
+    context,
+    sandbox: resolveSandbox(values.sandbox ?? "python"),
+  });
+  writeLine(io.stdout, formatReplayReport(report));
+  return report.differing === 0 && report.finalAnswer?.same !== false ? EXIT.ok : EXIT.failed;
+}
