@@ -1,9 +1,8 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { runRlm, startRlm, until } from "../../test/rlm-process.ts";
 import { UsageError } from "../errors/usage-error.ts";
 import { createNeedleRegexModel } from "../test/needle-regex-model.ts";
 import { startScriptedServer } from "../test/scripted-server.ts";
@@ -99,16 +98,7 @@ describe("runBench with a scripted needle model (proves the plumbing, not qualit
 });
 
 describe("rlm bench", () => {
-  const main = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
-  const rlm = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [main, ...args],
-        { env: { PATH: process.env.PATH ?? "", OLLAMA_BASE_URL: "http://127.0.0.1:9" } },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  const rlm = (args: string[]) => runRlm(args);
 
   it("lists the suites", async () => {
     const result = await rlm(["bench", "--list"]);
@@ -212,14 +202,10 @@ describe("infrastructure failures in a benchmark", () => {
 
 describe("rlm bench and Ctrl-C", () => {
   it("finishes the task in flight, then stops; the results keep it", async () => {
-    const { spawn } = await import("node:child_process");
-    const main = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
     await using server = await startScriptedServer({ replies: () => ({ text: "NONE", delayMs: 1_500 }) });
     const out = join(root, "interrupted");
-    const child = spawn(
-      process.execPath,
+    const run = startRlm(
       [
-        main,
         "bench",
         "--suite",
         "sniah",
@@ -231,22 +217,12 @@ describe("rlm bench and Ctrl-C", () => {
         "3",
         "--out",
         out,
-        "--model",
-        "openai-compatible:m",
-        "--base-url",
-        server.url,
-      ],
-      { env: { PATH: process.env.PATH ?? "", OLLAMA_BASE_URL: "http://127.0.0.1:9" } },
+      ].concat(["--model", "openai-compatible:m", "--base-url", server.url]),
     );
-    let stderr = "";
-    child.stderr.on("data", (data: Buffer) => {
-      stderr += data.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    while (server.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
-    child.kill("SIGINT");
-    expect(await exited).toBe(1);
-    expect(stderr).toMatch(/stopping after the current task/);
+    await until(() => server.requests.length > 0);
+    run.child.kill("SIGINT");
+    expect(await run.exited).toBe(1);
+    expect(run.stderr()).toMatch(/stopping after the current task/);
     const file = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as BenchFile;
     expect(file.rows).toHaveLength(1);
     expect(file.rows[0]?.status).toBe("completed");
@@ -254,16 +230,7 @@ describe("rlm bench and Ctrl-C", () => {
 });
 
 describe("rlm bench --json and --max-cost", () => {
-  const main = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
-  const rlm = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [main, ...args],
-        { env: { PATH: process.env.PATH ?? "", OLLAMA_BASE_URL: "http://127.0.0.1:9" } },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  const rlm = (args: string[]) => runRlm(args);
 
   it("prints the rows as JSON, and refuses a cost limit over an unpriced model with exit 2", async () => {
     await using server = await startScriptedServer({ replies: () => ({ text: "NONE" }) });

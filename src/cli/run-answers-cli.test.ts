@@ -1,25 +1,16 @@
 /** A run never loses its answer: trace failures, partial answers, a reader that goes away, a cut-off trace. */
-import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { runRlm, startRlm } from "../../test/rlm-process.ts";
 import { startScriptedServer } from "../test/scripted-server.ts";
 
-const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
 const root = mkdtempSync(join(tmpdir(), "rlmkit-answers-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-const ENV = { PATH: process.env.PATH ?? "", OLLAMA_BASE_URL: "http://127.0.0.1:9" };
 const repl = (code: string) => `\`\`\`repl\n${code}\n\`\`\``;
-
-function rlm(args: string[]) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { env: ENV, cwd: root }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const rlm = (args: string[]) => runRlm(args, { cwd: root });
 
 describe("rlm run keeps the answer", () => {
   it.skipIf(!existsSync("/dev/full"))("when the trace cannot be written (disk full)", async () => {
@@ -63,10 +54,8 @@ describe("rlm run keeps the answer", () => {
     const long = "x".repeat(2_000_000);
     await using server = await startScriptedServer({ replies: () => ({ text: repl(`FINAL("${long}")`) }) });
     writeFileSync(join(root, "small.txt"), "tiny");
-    const child = spawn(
-      process.execPath,
+    const run = startRlm(
       [
-        MAIN,
         "run",
         "--context",
         "small.txt",
@@ -77,15 +66,11 @@ describe("rlm run keeps the answer", () => {
         "--base-url",
         server.url,
       ],
-      { env: ENV, cwd: root },
+      { cwd: root },
     );
-    let stderr = "";
-    child.stderr.on("data", (data: Buffer) => {
-      stderr += data.toString();
-    });
-    child.stdout.once("data", () => child.stdout.destroy());
-    const code = await new Promise<number | null>((resolve) => child.on("exit", (exit) => resolve(exit)));
-    expect(stderr).not.toMatch(/EPIPE|at .*\.ts:\d+/);
+    run.child.stdout.once("data", () => run.child.stdout.destroy());
+    const code = await run.exited;
+    expect(run.stderr()).not.toMatch(/EPIPE|at .*\.ts:\d+/);
     expect(code).toBe(0);
   });
 });
@@ -113,11 +98,7 @@ describe("rlm trace show", () => {
 describe("the rlm executable", () => {
   it("checks the Node version first, then runs the CLI", async () => {
     const bin = fileURLToPath(new URL("./bin.ts", import.meta.url));
-    const result = await new Promise<{ code: number; stdout: string }>((resolve) => {
-      execFile(process.execPath, [bin, "--version"], { env: ENV, cwd: root }, (error, stdout) =>
-        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout }),
-      );
-    });
+    const result = await runRlm(["--version"], { cwd: root, script: bin });
     expect(result.code).toBe(0);
     expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });

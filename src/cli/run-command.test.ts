@@ -1,25 +1,17 @@
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { runRlm } from "../../test/rlm-process.ts";
 import { startScriptedServer } from "../test/scripted-server.ts";
 
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
 const root = mkdtempSync(join(tmpdir(), "rlmkit-run-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function rlm(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      [MAIN, ...args],
-      { env: { PATH: process.env.PATH ?? "", OLLAMA_BASE_URL: "http://127.0.0.1:9", ...env }, cwd: root },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const rlm = (args: string[], env: Record<string, string> = {}) => runRlm(args, { cwd: root, env });
 
 const repl = (code: string) => `\`\`\`repl\n${code}\n\`\`\``;
 

@@ -1,23 +1,13 @@
-import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { runRlm, startRlm, until } from "../../test/rlm-process.ts";
 import { startScriptedServer } from "../test/scripted-server.ts";
 
-const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
 const root = mkdtempSync(join(tmpdir(), "rlmkit-limits-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-const ENV = { PATH: process.env.PATH ?? "", OLLAMA_BASE_URL: "http://127.0.0.1:9" };
-
-function rlm(args: string[]) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { env: ENV, cwd: root }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const rlm = (args: string[]) => runRlm(args, { cwd: root });
 
 const local = ["--model", "openai-compatible:x", "--base-url", "http://127.0.0.1:9/v1"];
 
@@ -51,33 +41,19 @@ describe("rlm run: SIGTERM and SIGHUP", () => {
   ] as const)("%s cancels the run, prints what it has and exits %i", async (signal, expected) => {
     await using server = await startScriptedServer({ replies: () => ({ text: "slow", delayMs: 30_000 }) });
     writeFileSync(join(root, "small.txt"), "tiny");
-    const child = spawn(
-      process.execPath,
-      [
-        MAIN,
-        "run",
-        "--context",
-        "small.txt",
-        "--query",
-        "q",
-        "--model",
-        "openai-compatible:root",
+    const run = startRlm(
+      ["run", "--context", "small.txt", "--query", "q", "--model", "openai-compatible:root"].concat([
         "--base-url",
         server.url,
         "--json",
-      ],
-      { env: ENV, cwd: root },
+      ]),
+      { cwd: root },
     );
-    let stdout = "";
-    child.stdout.on("data", (data: Buffer) => {
-      stdout += data.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     // Send the signal once the root model's request is in flight.
-    while (server.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
-    child.kill(signal);
-    expect(await exited).toBe(expected);
-    expect(JSON.parse(stdout)).toMatchObject({ status: "cancelled" });
+    await until(() => server.requests.length > 0);
+    run.child.kill(signal);
+    expect(await run.exited).toBe(expected);
+    expect(JSON.parse(run.stdout())).toMatchObject({ status: "cancelled" });
   });
 });
 

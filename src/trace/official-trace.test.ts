@@ -1,9 +1,9 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { runRlm } from "../../test/rlm-process.ts";
 import { createPythonSandbox } from "../sandboxes/python/python-sandbox.ts";
 import { readJsonlRecords } from "./jsonl-trace.ts";
 import { convertOfficialLog, isOfficialLog, type OfficialRecord } from "./official-trace.ts";
@@ -13,7 +13,6 @@ import { renderTraceTree } from "./trace-tree.ts";
 const fixtures = fileURLToPath(new URL("../../test/fixtures/official-logs/", import.meta.url));
 const LOG = join(fixtures, "needle-run.jsonl");
 const CONTEXT = readFileSync(join(fixtures, "orders.txt"), "utf8");
-const MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 const root = mkdtempSync(join(tmpdir(), "rlmkit-official-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -62,15 +61,7 @@ describe("official RLM logs", () => {
 });
 
 describe("rlm trace import / replay", () => {
-  const rlm = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [MAIN, ...args],
-        { env: { PATH: process.env.PATH ?? "" } },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  const rlm = (args: string[]) => runRlm(args);
 
   it("imports an official log into a trace that rlm trace show reads", async () => {
     const out = join(root, "converted.jsonl");
@@ -123,14 +114,7 @@ describe("official logs as they come", () => {
       iteration(1, "Second task", "two"),
     ];
     writeFileSync(join(root, "several.jsonl"), `${lines.map((line) => JSON.stringify(line)).join("\n")}\n`);
-    const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [MAIN, "trace", "show", "several.jsonl"],
-        { cwd: root },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+    const result = await runRlm(["trace", "show", "several.jsonl"], { cwd: root });
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/line 2: skipped a record of type "run_context"/);
     expect(result.stdout).toContain("First task");
@@ -146,11 +130,7 @@ describe("official logs as they come", () => {
   it("refuses with exit 2 a file that is neither an rlmkit trace nor an official log, and a directory", async () => {
     writeFileSync(join(root, "other.jsonl"), '{"hello": "world"}\n');
     for (const target of ["other.jsonl", "."]) {
-      const result = await new Promise<{ code: number; stderr: string }>((resolve) => {
-        execFile(process.execPath, [MAIN, "trace", "show", target], { cwd: root }, (error, _stdout, stderr) =>
-          resolve({ code: error ? Number(error.code ?? 1) : 0, stderr }),
-        );
-      });
+      const result = await runRlm(["trace", "show", target], { cwd: root });
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(
         target === "." ? /is a directory/ : /neither an rlmkit trace .* nor a log of the official RLM/,
