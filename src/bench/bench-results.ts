@@ -23,6 +23,10 @@ export interface BenchRow {
   answer: string;
   expected: string;
   error?: string;
+  /** The task run's trace file in the `--trace` folder, when traces are written. */
+  trace?: string;
+  /** What went wrong beside the result, e.g. a trace that could not be written. */
+  warnings?: string[];
 }
 
 export interface BenchFile {

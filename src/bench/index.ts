@@ -12,3 +12,4 @@ export {
   SUITES,
   sniahSuite,
 } from "./suites/index.ts";
+export type { BenchTraces } from "./task-trace.ts";

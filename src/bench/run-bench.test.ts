@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -6,6 +6,7 @@ import { runRlm, startRlm, until } from "../../test/rlm-process.ts";
 import { UsageError } from "../errors/usage-error.ts";
 import { createNeedleRegexModel } from "../test/needle-regex-model.ts";
 import { startScriptedServer } from "../test/scripted-server.ts";
+import { readJsonlTrace } from "../trace/jsonl-trace.ts";
 import type { BenchFile } from "./bench-results.ts";
 import { runBench } from "./run-bench.ts";
 import { parseSize } from "./sizes.ts";
@@ -255,5 +256,110 @@ describe("rlm bench --json and --max-cost", () => {
     const refused = await rlm([...common, ...model, "--max-cost", "0.5"]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/price of openai-compatible:m is unknown/);
+  });
+});
+
+describe("rlm bench --trace", () => {
+  it("writes one trace per task run that `rlm trace show` reads, names it in the rows, and keeps it on resume", async () => {
+    await using server = await startScriptedServer({
+      replies: (request) => {
+        const text = JSON.stringify(request.body?.messages ?? []);
+        return { text: /special magic number for [\w-]+ is (\d{7})/.exec(text)?.[1] ?? "NONE" };
+      },
+    });
+    const out = join(root, "traced");
+    const traces = join(root, "traced", "traces");
+    const bench = (tasks: string) =>
+      runRlm([
+        "bench",
+        "--suite",
+        "sniah",
+        "--sizes",
+        "2k",
+        "--strategies",
+        "direct",
+        "--tasks",
+        tasks,
+        "--model",
+        "openai-compatible:m",
+        "--base-url",
+        server.url,
+        "--out",
+        out,
+        "--trace",
+        traces,
+      ]);
+    const first = await bench("1");
+    expect(first.code, first.stderr).toBe(0);
+    const firstTrace = readFileSync(join(traces, "sniah-2k-direct-0.jsonl"), "utf8");
+    // The resumed run skips task 0 and leaves its trace as it was.
+    const second = await bench("2");
+    expect(second.code, second.stderr).toBe(0);
+    const file = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as BenchFile;
+    expect(file.rows.map((row) => row.trace)).toEqual(["sniah-2k-direct-0.jsonl", "sniah-2k-direct-1.jsonl"]);
+    expect(readFileSync(join(traces, "sniah-2k-direct-0.jsonl"), "utf8")).toBe(firstTrace);
+    for (const row of file.rows) {
+      const events = readJsonlTrace(join(traces, row.trace ?? ""));
+      expect(events.map((event) => event.type)).toEqual(
+        expect.arrayContaining(["run-start", "subcall-end", "run-end"]),
+      );
+    }
+    const shown = await runRlm(["trace", "show", join(traces, "sniah-2k-direct-1.jsonl")]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain("[direct]");
+  });
+
+  it("exits 2 with one line when DIR cannot be made", async () => {
+    const blocker = join(root, "a-file");
+    writeFileSync(blocker, "");
+    const result = await runRlm([
+      "bench",
+      "--out",
+      join(root, "untraced"),
+      "--trace",
+      join(blocker, "traces"),
+      "--model",
+      "openai-compatible:m",
+      "--base-url",
+      "http://127.0.0.1:9/v1",
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toMatch(/--trace .*cannot write there/);
+  });
+
+  it("never overwrites an earlier attempt's trace, and a trace it cannot write is a warning, not a lost task", async () => {
+    const traces = join(root, "attempts");
+    mkdirSync(traces);
+    writeFileSync(join(traces, "sniah-2k-direct-0.jsonl"), "earlier attempt\n");
+    const options = {
+      suites: [sniahSuite],
+      sizes: [2048],
+      strategies: ["direct"],
+      tasks: 1,
+      run: { model: createNeedleRegexModel() },
+    };
+    const [retried] = await runBench({
+      ...options,
+      out: join(root, "attempts-out"),
+      traces: { dir: traces },
+    });
+    expect(retried?.trace).toBe("sniah-2k-direct-0-attempt2.jsonl");
+    expect(readFileSync(join(traces, "sniah-2k-direct-0.jsonl"), "utf8")).toBe("earlier attempt\n");
+    expect(readJsonlTrace(join(traces, "sniah-2k-direct-0-attempt2.jsonl")).length).toBeGreaterThan(0);
+
+    const warnings: string[] = [];
+    const missing = join(root, "no-such-folder");
+    const [row] = await runBench({
+      ...options,
+      out: join(root, "warned-out"),
+      traces: { dir: missing },
+      onWarning: (warning) => warnings.push(warning),
+    });
+    expect(row).toMatchObject({ status: "completed", score: 1 });
+    expect(row?.trace).toBeUndefined();
+    expect(warnings).toHaveLength(1);
+    expect(row?.warnings).toEqual(warnings);
+    expect(existsSync(missing)).toBe(false);
   });
 });

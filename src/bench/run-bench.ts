@@ -3,10 +3,12 @@ import { answerText } from "../engine/answer-text.ts";
 import type { RLMOptions } from "../engine/rlm.ts";
 import { asModelClient } from "../models/model-client.ts";
 import { resolveStrategy } from "../strategies/resolve-strategy.ts";
+import type { TraceWriter } from "../trace/jsonl-trace.ts";
 import { type BenchRow, readBenchFile, rowKey, writeAtomically } from "./bench-results.ts";
 import { renderPlot } from "./plot.ts";
 import { renderMarkdown } from "./report.ts";
 import type { BenchSuite } from "./suite.ts";
+import { type BenchTraces, openTaskTrace } from "./task-trace.ts";
 
 export interface BenchOptions {
   suites: readonly BenchSuite[];
@@ -22,6 +24,10 @@ export interface BenchOptions {
   seed?: number;
   /** A line for the top of results.md (e.g. that the model is scripted). */
   note?: string;
+  /** Writes one JSONL trace per task run into this folder; each row's `trace` names its file. */
+  traces?: BenchTraces;
+  /** Told what goes wrong beside a task's result (a trace that could not be written); the row keeps it too. */
+  onWarning?: (message: string) => void;
   /** Cancels the task in flight. */
   signal?: AbortSignal;
   /** Lets the task in flight finish, then stops (what a first Ctrl-C does). */
@@ -42,7 +48,18 @@ export async function runBench(options: BenchOptions): Promise<BenchRow[]> {
   };
   const root = asModelClient(options.run.model, defaults);
   const sub = options.run.subModel === undefined ? root : asModelClient(options.run.subModel, defaults);
-  const shared: RLMOptions = { ...options.run, model: root, subModel: sub };
+  // Tasks run one at a time, so the events of the task in flight go to its trace.
+  let trace: TraceWriter | undefined;
+  const onEvent = options.run.onEvent;
+  const shared: RLMOptions = {
+    ...options.run,
+    model: root,
+    subModel: sub,
+    onEvent: (event) => {
+      onEvent?.(event);
+      trace?.listener(event);
+    },
+  };
   const header = { model: root.label, subModel: sub.label, seed };
   const resultsPath = join(options.out, "results.json");
   // A task that failed for the infrastructure (HTTP errors, timeouts: status "failed") is not done: a rerun tries
@@ -79,15 +96,21 @@ export async function runBench(options: BenchOptions): Promise<BenchRow[]> {
             skipped,
             current: `${suite.name} ${size} ${strategy.name} #${task}`,
           });
-          const result = await strategy.run({
-            context: generated.context,
-            query: generated.query,
-            signal: options.signal,
-          });
+          const opened = options.traces ? openTaskTrace(options.traces, key) : undefined;
+          trace = opened && "writer" in opened ? opened.writer : undefined;
+          const result = await strategy
+            .run({ context: generated.context, query: generated.query, signal: options.signal })
+            .finally(() => {
+              trace?.close();
+              trace = undefined;
+            });
           if (result.status === "cancelled") {
             writeReport();
             return rows;
           }
+          // A trace that could not be written costs the trace, never the result: it becomes a warning.
+          const traceWarning = opened && ("warning" in opened ? opened.warning : opened.writer.failure);
+          if (traceWarning) options.onWarning?.(traceWarning);
           const failed = result.status === "failed";
           const score = result.answer === null || failed ? 0 : generated.score(result.answer);
           rows.push({
@@ -107,6 +130,8 @@ export async function runBench(options: BenchOptions): Promise<BenchRow[]> {
             answer: answerText(result.answer ?? "").slice(0, 2000),
             expected: generated.expected.slice(0, 2000),
             ...(result.error ? { error: result.error } : {}),
+            ...(opened && "name" in opened ? { trace: opened.name } : {}),
+            ...(traceWarning ? { warnings: [traceWarning] } : {}),
           });
           finished++;
           writeAtomically(resultsPath, `${JSON.stringify({ version: 1, ...header, rows }, null, 1)}\n`);

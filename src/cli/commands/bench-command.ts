@@ -24,6 +24,8 @@ Options:
   --max-iterations N    RLM turns per task (default 30)
   --timeout S           wall time per task in seconds
   --max-cost USD        spend per task at most this much (every model needs a known price)
+  --trace DIR           write one trace per task run to DIR/SUITE-SIZE-STRATEGY-TASK.jsonl, as \`rlm run --trace\`
+                        does (a retry adds -attempt2; none is overwritten); each row's "trace" names its file
   --json                print {out, rows} on stdout when done
   --seed N              generator seed (default 1)
   --out DIR             where the results go (required)

@@ -8,6 +8,7 @@ import { validateLimits } from "../../engine/run-limits.ts";
 import { UsageError } from "../../errors/usage-error.ts";
 import { findDefaultModel } from "../../models/default-model.ts";
 import { loadPriceTable } from "../../models/prices.ts";
+import { collectSecrets } from "../../models/redact-secrets.ts";
 import { DiskResponseCache } from "../../models/response-cache.ts";
 import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
 import { checkStrategyName } from "../../strategies/resolve-strategy.ts";
@@ -26,6 +27,19 @@ function list(value: string | undefined, fallback: string): string[] {
         .filter((item) => item !== ""),
     ),
   ];
+}
+
+/** Makes the folder of `--FLAG DIR`; one that cannot be made or written is a usage error, not a crash at the end. */
+function writableFolder(flag: string, path: string): string {
+  try {
+    mkdirSync(path, { recursive: true });
+    accessSync(path, constants.W_OK);
+  } catch (error) {
+    throw new UsageError({
+      message: `--${flag} ${path}: cannot write there (${(error as NodeJS.ErrnoException).code ?? "error"}); give a writable folder.`,
+    });
+  }
+  return resolve(path);
 }
 
 /** Runs `rlm bench` and resolves to its exit code. */
@@ -49,6 +63,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     out: { type: "string" },
     list: { type: "boolean" },
     "max-cost": { type: "string" },
+    trace: { type: "string" },
     json: { type: "boolean" },
   });
   if (values.list) {
@@ -70,15 +85,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   const sandbox = resolveSandbox(values.sandbox);
   if (values.out === undefined)
     throw new UsageError({ message: "Give the output directory with --out DIR." });
-  // Checked before any work: a folder that cannot be made or written is a usage error, not a crash at the end.
-  try {
-    mkdirSync(values.out, { recursive: true });
-    accessSync(values.out, constants.W_OK);
-  } catch (error) {
-    throw new UsageError({
-      message: `--out ${values.out}: cannot write there (${(error as NodeJS.ErrnoException).code ?? "error"}); give a writable folder.`,
-    });
-  }
+  // Checked before any work.
+  const out = writableFolder("out", values.out);
+  const traceDir = values.trace === undefined ? undefined : writableFolder("trace", values.trace);
   const tasks = positiveInteger("tasks", values.tasks) ?? 5;
   const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
   const model = values.model ?? (await findDefaultModel(settings));
@@ -116,16 +125,22 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   process.on("SIGTERM", onTerminate);
   process.on("SIGHUP", onTerminate);
   const progress = startProgress(io, "starting");
+  // Printed when the progress line is gone.
+  const warnings: string[] = [];
   try {
     const rows = await runBench({
       suites,
       sizes,
       strategies,
       tasks,
-      out: resolve(values.out),
+      out,
       seed: positiveInteger("seed", values.seed) ?? 1,
       signal: controller.signal,
       stopAfterTask: stopAfterTask.signal,
+      ...(traceDir === undefined
+        ? {}
+        : { traces: { dir: traceDir, secrets: collectSecrets(io.env, [values["api-key"]]) } }),
+      onWarning: (warning) => warnings.push(warning),
       run: {
         model,
         ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
@@ -142,10 +157,11 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       },
     });
     progress.stop();
-    if (values.json) writeLine(io.stdout, JSON.stringify({ out: resolve(values.out), rows }));
+    if (values.json) writeLine(io.stdout, JSON.stringify({ out, rows }));
+    for (const warning of warnings) writeLine(io.stderr, `warning: ${warning}`);
     writeLine(
       io.stderr,
-      `${rows.length} task runs (${suites.map((suite) => suite.name).join(", ")} at ${sizes.map(formatSize).join(", ")}) in ${resolve(values.out)}: results.json, results.md, plot.svg`,
+      `${rows.length} task runs (${suites.map((suite) => suite.name).join(", ")} at ${sizes.map(formatSize).join(", ")}) in ${out}: results.json, results.md, plot.svg${traceDir === undefined ? "" : `; traces in ${traceDir}`}`,
     );
     // Tasks that failed for the infrastructure count in the exit code (a rerun retries them).
     const failures = rows.filter((row) => row.status === "failed").length;
