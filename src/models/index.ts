@@ -38,6 +38,7 @@ export {
 } from "./prices.ts";
 export { describeProviders, type ProviderStatus, type ProvidersReport } from "./provider-status.ts";
 export { collectSecrets, redactSecrets } from "./redact-secrets.ts";
+export { type ResolvedEmbeddingModel, resolveEmbeddingModel } from "./resolve-embedding-model.ts";
 export { type LanguageModelInstance, type ResolvedModel, resolveModel } from "./resolve-model.ts";
 export {
   type CachedResponse,

@@ -30,7 +30,7 @@ export interface ResolvedModel {
 
 type ProviderFactory = (modelId: string, settings: ModelSettings) => LanguageModelInstance;
 
-function requireApiKey(provider: keyof typeof API_KEY_VARIABLES, settings: ModelSettings): string {
+export function requireApiKey(provider: keyof typeof API_KEY_VARIABLES, settings: ModelSettings): string {
   const variable = API_KEY_VARIABLES[provider];
   const key = nonEmpty(settings.apiKey) ?? nonEmpty(environmentOf(settings)[variable]);
   if (key === undefined) {
@@ -42,7 +42,7 @@ function requireApiKey(provider: keyof typeof API_KEY_VARIABLES, settings: Model
 }
 
 /** A base URL must be an http(s) URL; anything else is a ConfigError naming it, before any request. */
-function checkedUrl(url: string): string {
+export function checkedUrl(url: string): string {
   let parsed: URL | undefined;
   try {
     parsed = new URL(url);
@@ -57,7 +57,7 @@ function checkedUrl(url: string): string {
   return stripTrailingSlash(url);
 }
 
-function optionalBaseUrl(settings: ModelSettings): string | undefined {
+export function optionalBaseUrl(settings: ModelSettings): string | undefined {
   const url = nonEmpty(settings.baseUrl);
   return url === undefined ? undefined : checkedUrl(url);
 }

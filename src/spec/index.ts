@@ -1,3 +1,14 @@
+export {
+  MEMORY_KINDS,
+  type MemoryAnnotation,
+  type MemoryCandidate,
+  type MemoryItem,
+  type MemoryKind,
+  type MemoryListFilter,
+  type MemoryQuery,
+  type MemoryStore,
+  type NewMemoryItem,
+} from "./memory-store.ts";
 export type {
   CellError,
   CellLimit,

@@ -13,5 +13,6 @@ export {
   type ScriptedServerOptions,
   type ServerReplies,
   type ServerReply,
+  scriptedEmbedding,
   startScriptedServer,
 } from "./scripted-server.ts";

@@ -50,6 +50,24 @@ export interface ScriptedServerOptions {
   models?: string[];
   /** When given, the server also answers Ollama's `GET /api/tags` with these model names. */
   ollamaModels?: string[];
+  /** Dimensions of the vectors `POST /v1/embeddings` returns (default 64); see `scriptedEmbedding`. */
+  embeddingDimensions?: number;
+}
+
+/**
+ * What the scripted server's `/v1/embeddings` returns for a text: a hashed bag of words (each lower-cased word
+ * adds 1 to one of `dimensions` slots), normalised. Texts that share words are close; a test double, not a
+ * semantic model.
+ */
+export function scriptedEmbedding(text: string, dimensions = 64): number[] {
+  const vector = new Array<number>(dimensions).fill(0);
+  for (const match of text.toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
+    let hash = 2166136261;
+    for (const char of match[0]) hash = Math.imul(hash ^ (char.codePointAt(0) ?? 0), 16777619) >>> 0;
+    vector[hash % dimensions] = (vector[hash % dimensions] ?? 0) + 1;
+  }
+  const norm = Math.hypot(...vector) || 1;
+  return vector.map((value) => value / norm);
 }
 
 /** A running scripted server. Stop it with `close()` (or `await using`). */
@@ -215,6 +233,22 @@ export async function startScriptedServer(options: ScriptedServerOptions): Promi
       requests.push(recorded);
       if (recorded.method === "POST" && recorded.path.endsWith("/chat/completions")) {
         await answerCompletion(recorded, response, gone.signal);
+      } else if (recorded.method === "POST" && recorded.path.endsWith("/embeddings")) {
+        const input = recorded.body?.input;
+        const texts = (Array.isArray(input) ? input : [input]).map((value) => String(value ?? ""));
+        sendJson(response, 200, {
+          object: "list",
+          model: recorded.body?.model ?? "scripted-embedding",
+          data: texts.map((text, index) => ({
+            object: "embedding",
+            index,
+            embedding: scriptedEmbedding(text, options.embeddingDimensions),
+          })),
+          usage: {
+            prompt_tokens: texts.reduce((sum, text) => sum + estimateTokens(text), 0),
+            total_tokens: 0,
+          },
+        });
       } else if (recorded.method === "GET" && recorded.path.endsWith("/models")) {
         sendJson(response, 200, {
           object: "list",

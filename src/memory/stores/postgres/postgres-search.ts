@@ -1,0 +1,149 @@
+import type { Pool } from "pg";
+import { MemoryError } from "../../../errors/memory-error.ts";
+import type { MemoryCandidate, MemoryItem, MemoryKind, MemoryQuery } from "../../../spec/memory-store.ts";
+import { canonicalTime, checkEmbedding, cosineSimilarity, isMemoryKind, queryTerms } from "../item-rules.ts";
+import { ITEM_COLUMNS, type ItemRow, rowToItem, SqlParams } from "./postgres-rows.ts";
+import type { VectorIndex } from "./postgres-vectors.ts";
+
+/**
+ * Search inside indexes only: the GIN full-text index for keywords; for vectors, pgvector's HNSW index, or
+ * without pgvector a shortlist read through a partial index on `seq`: the most recent items with embeddings,
+ * ranked by cosine similarity in the server. Keyword matches always get their vector score too.
+ */
+
+const DEFAULT_K = 10;
+const MAX_K = 1000;
+/** Without pgvector, how many of the most recent embedded items vector search compares. */
+export const VECTOR_SHORTLIST = 500;
+
+interface CheckedQuery {
+  terms: string[];
+  embedding?: number[];
+  k: number;
+  scope?: string;
+  kinds?: MemoryKind[];
+  asOf?: string;
+}
+
+const invalid = (message: string) => new MemoryError({ message, reason: "invalid" });
+
+export function checkQuery(query: MemoryQuery): CheckedQuery {
+  if (typeof query !== "object" || query === null) throw invalid("a memory query must be an object");
+  const k = query.k ?? DEFAULT_K;
+  if (!Number.isInteger(k) || k < 1 || k > MAX_K)
+    throw invalid(`memory query k must be an integer 1..${MAX_K}`);
+  if (query.text !== undefined && typeof query.text !== "string")
+    throw invalid("memory query text must be a string");
+  const checked: CheckedQuery = { terms: queryTerms(query.text), k };
+  if (query.embedding !== undefined) checked.embedding = checkEmbedding(query.embedding);
+  if (query.scope !== undefined) checked.scope = String(query.scope);
+  if (query.kinds !== undefined) {
+    if (!Array.isArray(query.kinds) || !query.kinds.every(isMemoryKind)) {
+      throw invalid("memory query kinds must be a list of memory kinds");
+    }
+    checked.kinds = [...query.kinds];
+  }
+  if (query.asOf !== undefined) checked.asOf = canonicalTime(query.asOf, "asOf");
+  return checked;
+}
+
+/** Conditions every candidate meets: not forgotten, in scope and kinds, valid now or at `asOf`. */
+function candidateFilters(query: CheckedQuery, params: SqlParams): string[] {
+  const where = ["forgotten_at IS NULL"];
+  if (query.scope !== undefined) where.push(`scope = ${params.add(query.scope)}`);
+  if (query.kinds !== undefined) where.push(`kind = ANY(${params.add(query.kinds)}::text[])`);
+  if (query.asOf === undefined) {
+    where.push("valid_to IS NULL");
+  } else {
+    const asOf = `${params.add(query.asOf)}::timestamptz`;
+    where.push(`valid_from <= ${asOf}`, `(valid_to IS NULL OR valid_to > ${asOf})`);
+  }
+  return where;
+}
+
+export async function searchItems(
+  pool: Pool,
+  query: CheckedQuery,
+  vectors: VectorIndex,
+): Promise<MemoryCandidate[]> {
+  const found = new Map<string, { item: MemoryItem; keyword: number }>();
+  if (query.terms.length > 0) {
+    // The best keyword matches: the word terms OR-ed, ranked by cover density (ts_rank_cd).
+    // Terms hold only letters, digits and underscores, so joined by `|` they are a valid tsquery.
+    const params = new SqlParams();
+    const tsquery = `to_tsquery('english'::regconfig, ${params.add(query.terms.join(" | "))})`;
+    const where = [`search_text @@ ${tsquery}`, ...candidateFilters(query, params)];
+    const { rows } = await pool.query<ItemRow & { keyword: number }>(
+      `SELECT ${ITEM_COLUMNS}, ts_rank_cd(search_text, ${tsquery}) AS keyword FROM memory_items
+        WHERE ${where.join(" AND ")} ORDER BY keyword DESC, seq DESC LIMIT ${query.k}`,
+      params.values,
+    );
+    for (const row of rows) found.set(row.id, { item: rowToItem(row), keyword: row.keyword });
+  }
+  if (query.embedding) {
+    const rows = vectors.covers(query.embedding)
+      ? await indexedNeighbours(pool, query, query.embedding, vectors)
+      : await shortlistNeighbours(pool, query, query.embedding);
+    for (const row of rows) if (!found.has(row.id)) found.set(row.id, { item: rowToItem(row), keyword: 0 });
+  }
+  const embedding = query.embedding;
+  const candidates = [...found.values()].map(({ item, keyword }) => ({
+    item,
+    keyword,
+    vector: embedding && item.embedding ? cosineSimilarity(item.embedding, embedding) : 0,
+  }));
+  return query.terms.length > 0
+    ? candidates.sort((a, b) => b.keyword - a.keyword || b.vector - a.vector)
+    : candidates.sort((a, b) => b.vector - a.vector);
+}
+
+/** Nearest neighbours through pgvector's HNSW index (filters apply to what the index returns). */
+async function indexedNeighbours(
+  pool: Pool,
+  query: CheckedQuery,
+  embedding: number[],
+  vectors: VectorIndex,
+): Promise<ItemRow[]> {
+  const params = new SqlParams();
+  const distance = vectors.distance(params.add(`[${embedding.join(",")}]`));
+  const where = ["embedding_vector IS NOT NULL", ...candidateFilters(query, params)];
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    // The index search looks at ef_search entries before filtering: more than k, so filters leave enough.
+    await client.query(`SET LOCAL hnsw.ef_search = ${Math.min(1000, Math.max(40, query.k * 4))}`);
+    const { rows } = await client.query<ItemRow>(
+      `SELECT ${ITEM_COLUMNS} FROM memory_items WHERE ${where.join(" AND ")} ORDER BY ${distance} LIMIT ${query.k}`,
+      params.values,
+    );
+    await client.query("COMMIT");
+    return rows;
+  } finally {
+    await client.query("ROLLBACK").catch(() => {});
+    client.release();
+  }
+}
+
+/** Without pgvector: cosine similarity over the most recent embedded items of the same dimension. */
+async function shortlistNeighbours(pool: Pool, query: CheckedQuery, embedding: number[]): Promise<ItemRow[]> {
+  const params = new SqlParams();
+  const target = `${params.add(embedding)}::float8[]`;
+  const where = [
+    "embedding IS NOT NULL",
+    `array_length(embedding, 1) = ${embedding.length}`,
+    ...candidateFilters(query, params),
+  ];
+  const { rows } = await pool.query<ItemRow>(
+    `WITH recent AS (
+       SELECT seq, embedding FROM memory_items WHERE ${where.join(" AND ")}
+       ORDER BY seq DESC LIMIT ${VECTOR_SHORTLIST}),
+     ranked AS (
+       SELECT seq, (SELECT sum(a * b) / nullif(sqrt(sum(a * a) * sum(b * b)), 0)
+                    FROM unnest(embedding, ${target}) AS v (a, b)) AS similarity
+       FROM recent ORDER BY similarity DESC NULLS LAST, seq DESC LIMIT ${query.k})
+     SELECT ${ITEM_COLUMNS} FROM memory_items JOIN ranked USING (seq)
+     ORDER BY similarity DESC NULLS LAST, seq DESC`,
+    params.values,
+  );
+  return rows;
+}
