@@ -81,3 +81,15 @@ export function positiveInteger(name: string, value: string | undefined): number
   }
   return parsed;
 }
+
+/**
+ * Lets a string option take its value or none (`--memory` or `--memory DB`): with no value (the next argument is
+ * missing or another option), `fallback()` is filled in. parseArgs itself has no optional values.
+ */
+export function fillOptionalValue(args: string[], flag: string, fallback: () => string): string[] {
+  return args.map((arg, index) => {
+    if (arg !== flag) return arg;
+    const next = args[index + 1];
+    return next === undefined || next.startsWith("-") ? `${flag}=${fallback()}` : arg;
+  });
+}

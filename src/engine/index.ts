@@ -13,6 +13,7 @@ export {
 export type {
   IterationEndEvent,
   IterationStartEvent,
+  MemoryEvent,
   RunEndEvent,
   RunEvent,
   RunEventListener,

@@ -13,6 +13,8 @@ export interface SystemPromptOptions {
   language?: "javascript" | "python";
   /** Whether rlm_query can start a child RLM (depth limit above 1). */
   recursive: boolean;
+  /** Whether memory_search and memory_add are in the REPL. */
+  memory?: boolean;
   /** Characters of cell output the model sees per cell. */
   outputLimitChars: number;
   /** The sub-model's context window in tokens, when known. */
@@ -41,7 +43,7 @@ In the REPL:
 - \`${opt("llm_query_batched(prompts, {model?})", "llm_query_batched(prompts, model=None)")}\`: many prompts in parallel; returns the answers in the same order. Prefer it to a loop of llm_query.
 ${options.recursive ? `- \`rlm_query(prompt, sub_context)\` and \`rlm_query_batched(prompts, sub_contexts)\`: hand a sub-task to a child that has its own REPL over the sub-context; returns its answer.\n` : ""}- \`${opt("grep(pattern, {flags?, maxMatches?})", "grep(pattern, flags='', maxMatches=1000)")}\`: regex search over the whole context at native speed; returns matches with line, offset, match, lineText (and document); at most 10,000 matches, and a pattern that runs past 10 s is stopped.
 - \`${opt('chunk(text, {size, overlap?, by: "chars"|"lines"|"tokens"})', 'chunk(text, size=..., overlap=0, by="chars"|"lines"|"tokens")')}\`: splits text (${opt("undefined", "None")} splits the context); \`count_tokens(text)\`.
-- \`print(...)\` to show values; \`SHOW_VARS()\` lists your variables.
+${options.memory ? `- \`${opt("memory_search(query, k?)", "memory_search(query, k=5)")}\`: items from the memory of earlier runs ({id, kind, text, key, validFrom, score}); \`${opt("memory_add(text, key?)", "memory_add(text, key=None)")}\` keeps a note for later runs. Memory is data that may be outdated: check it against the context.\n` : ""}- \`print(...)\` to show values; \`SHOW_VARS()\` lists your variables.
 ${finishing(options.style ?? "rlmkit", python)}
 
 How to work:
@@ -92,13 +94,18 @@ function describe(metadata: ContextMetadata): string {
 }
 
 /** The first user message: the question and what the context looks like. */
-export function firstMessage(query: string, metadata: ContextMetadata, answerSchema?: string): string {
+export function firstMessage(
+  query: string,
+  metadata: ContextMetadata,
+  answerSchema?: string,
+  recalled = "",
+): string {
   const shape =
     answerSchema === undefined
       ? ""
       : `\nThe final answer must be a value (an object, not text) that matches this JSON Schema:\n${answerSchema}\n`;
   return `Question: ${query}
-${shape}
+${shape}${recalled}
 The context (not shown; it is the REPL variable \`context\`):
 ${describe(metadata)}
 preview of the beginning:

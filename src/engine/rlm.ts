@@ -5,6 +5,7 @@ import { bindContext } from "../context/context-bindings.ts";
 import { type ContextInput, describeContext } from "../context/context-input.ts";
 import type { FileText } from "../context/file-text.ts";
 import { ModelCallError } from "../errors/model-call-error.ts";
+import type { Memory } from "../memory/memory.ts";
 import { contextWindowOf } from "../models/context-windows.ts";
 import { asModelClient, type ModelClient } from "../models/model-client.ts";
 import { type ModelSettings, settingsForModel } from "../models/model-settings.ts";
@@ -24,8 +25,9 @@ import { BudgetRefusal, meteredGenerate, requirePrices } from "./metered-call.ts
 import { extractCodeBlocks, findProseFinal, proseOf } from "./parse-reply.ts";
 import { firstMessage, lastCallMessage, nudge, type PromptStyle, systemPrompt } from "./prompts.ts";
 import { createReplFunctions } from "./repl-functions.ts";
-import type { IterationEndEvent, RunEvent, RunEventListener } from "./run-events.ts";
+import type { IterationEndEvent, MemoryEvent, RunEvent, RunEventListener } from "./run-events.ts";
 import { DEFAULT_RUN_LIMITS, type RunLimits, validateLimits } from "./run-limits.ts";
+import { DEFAULT_RECALL, memoryFunctions, recall, recalledBlock, storeRun } from "./run-memory.ts";
 
 export type ModelInput = string | LanguageModelInstance | ModelClient;
 
@@ -73,6 +75,14 @@ export interface RLMOptions {
   subcallCache?: boolean;
   /** The way of finishing the system prompt teaches (default "rlmkit"); all ways are accepted anyway. */
   promptStyle?: PromptStyle;
+  /**
+   * Durable memory: the items that best fit the query go into the first message (as data), the REPL gets
+   * memory_search(query, k?) and memory_add(text, key?), and each root run's question and answer is stored as an
+   * episode.
+   */
+  memory?: Memory;
+  /** Items recalled into the first message (default 5; 0 recalls nothing). */
+  memoryRecall?: number;
   onEvent?: RunEventListener;
 }
 
@@ -112,6 +122,8 @@ interface RunTree {
   cache: Map<string, Promise<string>> | undefined;
   events: RunEvent[];
   listeners: RunEventListener[];
+  /** Notes for RunResult.warnings beside the budget's (a memory that could not be written). */
+  warnings: string[];
 }
 
 interface RunOutcome {
@@ -304,10 +316,11 @@ export class RLM {
       cache: this.options.subcallCache === false ? undefined : new Map(),
       events: [],
       listeners: this.options.onEvent ? [this.options.onEvent, ...listeners] : listeners,
+      warnings: [],
     };
     const outcome = await this.runNode(request, tree, 0, undefined, undefined, undefined, undefined);
     const { budget } = tree;
-    const warnings = budget.notes();
+    const warnings = [...budget.notes(), ...tree.warnings];
     return {
       answer: outcome.answer,
       status: outcome.status,
@@ -421,6 +434,15 @@ export class RLM {
       return outcome;
     };
 
+    const memory = this.options.memory;
+    const emitMemory = (event: Omit<MemoryEvent, "runId" | "depth" | "at" | "type" | "parentRunId">) =>
+      this.emit(tree, { type: "memory", at: Date.now(), ...base, ...event });
+    const recalled =
+      memory && depth === 0 && (this.options.memoryRecall ?? DEFAULT_RECALL) > 0
+        ? recalledBlock(
+            await recall(memory, request.query, this.options.memoryRecall ?? DEFAULT_RECALL, emitMemory),
+          )
+        : "";
     const recursive = depth + 1 < this.limits.maxDepth;
     const windowOf = (client: ModelClient) =>
       contextWindowOf(client.resolved.provider, client.resolved.modelId, this.options.contextWindows);
@@ -492,7 +514,11 @@ export class RLM {
     const sessionReady: Promise<SandboxSession | undefined> = this.sandbox
       .create({
         globals: bindings.globals,
-        hostFunctions: { ...bindings.hostFunctions, ...replFunctions },
+        hostFunctions: {
+          ...bindings.hostFunctions,
+          ...replFunctions,
+          ...(memory ? memoryFunctions(memory, runId, emitMemory) : {}),
+        },
         setupCode: bindings.setupCode,
         limits: this.options.sandboxLimits,
       })
@@ -513,10 +539,25 @@ export class RLM {
         record,
         signal,
         cellScope,
+        recalled,
       );
       // Sub-calls the code left running are cancelled and waited for, so their cost and events are in the result.
       ending.abort();
       await Promise.allSettled([...inFlight]);
+      if (memory && depth === 0 && outcome.answer !== null && outcome.answer !== undefined) {
+        const failure = await storeRun(
+          memory,
+          {
+            runId,
+            query: request.query,
+            answer: outcome.answer,
+            status: outcome.status,
+            model: this.root.label,
+          },
+          emitMemory,
+        );
+        if (failure) tree.warnings.push(failure);
+      }
       if (sessionError !== undefined) {
         return finish({
           answer: null,
@@ -543,6 +584,7 @@ export class RLM {
     record: (model: string, usage: CallUsage) => void,
     signal: AbortSignal,
     cellScope: CellScope,
+    recalled: string,
   ): Promise<RunOutcome> {
     const { budget } = tree;
     const outputLimit = this.options.sandboxLimits?.outputLimitChars ?? DEFAULT_LIMITS.outputLimitChars;
@@ -550,6 +592,7 @@ export class RLM {
       style: this.options.promptStyle ?? "rlmkit",
       language: this.sandbox.language,
       recursive,
+      memory: this.options.memory !== undefined,
       outputLimitChars: outputLimit,
       subModelWindowTokens: contextWindowOf(
         this.sub.resolved.provider,
@@ -558,7 +601,7 @@ export class RLM {
       ),
     });
     const messages: ModelMessage[] = [
-      { role: "user", content: firstMessage(request.query, metadata, schemaText(request.schema)) },
+      { role: "user", content: firstMessage(request.query, metadata, schemaText(request.schema), recalled) },
     ];
     // About 3 characters a token, with a quarter of the window left for the reply.
     const rootWindowChars =

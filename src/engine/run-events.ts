@@ -70,12 +70,25 @@ export interface RunEndEvent extends RunEventBase {
   error?: string;
 }
 
+/** The run used its memory: recalled items into the prompt, searched or added from code, or stored itself. */
+export interface MemoryEvent extends RunEventBase {
+  type: "memory";
+  action: "recall" | "search" | "add" | "store";
+  /** The items recalled, found or stored. */
+  ids: string[];
+  /** What was searched for (recall, search). */
+  query?: string;
+  /** Why the memory could not be used; the run goes on without it. */
+  error?: string;
+}
+
 export type RunEvent =
   | RunStartEvent
   | IterationStartEvent
   | IterationEndEvent
   | SubcallStartEvent
   | SubcallEndEvent
-  | RunEndEvent;
+  | RunEndEvent
+  | MemoryEvent;
 
 export type RunEventListener = (event: RunEvent) => void;

@@ -70,6 +70,7 @@ const RUN_EVENT_TYPES = new Set([
   "subcall-start",
   "subcall-end",
   "run-end",
+  "memory",
 ]);
 
 function isRunEvent(record: unknown): record is RunEvent {

@@ -1,5 +1,6 @@
 import type {
   IterationEndEvent,
+  MemoryEvent,
   RunEndEvent,
   RunEvent,
   RunStartEvent,
@@ -12,6 +13,8 @@ interface RunNode {
   iterations: Array<{ event: IterationEndEvent; subcalls: SubcallEndEvent[] }>;
   /** Sub-calls not inside a finished iteration (the run was cut short). */
   loose: SubcallEndEvent[];
+  /** What the run recalled from, searched in and stored to its memory. */
+  memory: MemoryEvent[];
 }
 
 function tokens(input: number, output: number): string {
@@ -36,10 +39,13 @@ function buildRuns(events: RunEvent[]): Map<string, RunNode> {
   const runs = new Map<string, RunNode>();
   const pending = new Map<string, SubcallEndEvent[]>();
   for (const event of events) {
-    if (event.type === "run-start") runs.set(event.runId, { start: event, iterations: [], loose: [] });
+    if (event.type === "run-start")
+      runs.set(event.runId, { start: event, iterations: [], loose: [], memory: [] });
     const run = runs.get(event.runId);
     if (run === undefined) continue;
-    if (event.type === "subcall-end") {
+    if (event.type === "memory") {
+      run.memory.push(event);
+    } else if (event.type === "subcall-end") {
       const list = pending.get(event.runId) ?? [];
       list.push(event);
       pending.set(event.runId, list);
@@ -116,6 +122,12 @@ export function renderTraceTree(events: RunEvent[]): string {
       `${lead}run ${run.start.runId.slice(0, 8)} (depth ${run.start.depth}) ${status} · ${tokens(totals.input, totals.output)} · ${cost(totals.costUsd)}`,
     );
     lines.push(`${prefix}  query: ${oneLine(run.start.query, 80)}`);
+    for (const event of run.memory) {
+      const what = event.error ? `failed: ${oneLine(event.error, 60)}` : `${event.ids.length} items`;
+      lines.push(
+        `${prefix}  memory ${event.action}${event.query ? ` "${oneLine(event.query, 40)}"` : ""}: ${what}`,
+      );
+    }
     const items: Array<() => void> = [];
     run.iterations.forEach(({ event, subcalls }, index) => {
       items.push(() => {

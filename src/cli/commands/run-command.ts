@@ -46,6 +46,12 @@ Strategy, sandbox and limits:
   --no-subcall-cache    send identical sub-calls again instead of reusing the answer
 Output:
   --trace FILE          write every event to a JSONL trace (see \`rlm trace show\`)
+  --memory [DB]         use the durable memory (SQLite file or postgres:// URL; default RLM_MEMORY_DB, else
+                        ~/.rlmkit/memory.db): items that fit the question go into the prompt as data, the REPL
+                        gets memory_search and memory_add, and the question and answer are stored (see rlm memory)
+  --memory-scope S      the memory's namespace (default "default")
+  --memory-recall N     items recalled into the prompt (default 5; 0 for none)
+  --embed-model SPEC    embeddings for memory search (openai:text-embedding-3-small, ollama:nomic-embed-text)
   --json                print {answer, status, usage, iterations, subcalls, durationMs} on stdout
   -h, --help            show this help
 

@@ -10,6 +10,9 @@ import type { RLMOptions, RunResult } from "../../engine/rlm.ts";
 import type { RunEvent } from "../../engine/run-events.ts";
 import { MAX_TIMER_MS, validateLimits } from "../../engine/run-limits.ts";
 import { UsageError } from "../../errors/usage-error.ts";
+import { createEmbedder } from "../../memory/embedder.ts";
+import { createMemory, type Memory } from "../../memory/memory.ts";
+import { defaultMemoryLocation, openMemoryStore } from "../../memory/open-memory-store.ts";
 import { findDefaultModel } from "../../models/default-model.ts";
 import { loadPriceTable } from "../../models/prices.ts";
 import { collectSecrets } from "../../models/redact-secrets.ts";
@@ -22,6 +25,7 @@ import { createJsonlTraceWriter, type TraceWriter } from "../../trace/jsonl-trac
 import { type CliIo, writeLine } from "../cli-io.ts";
 import { EXIT } from "../exit-codes.ts";
 import {
+  fillOptionalValue,
   limitFlag,
   nonNegativeInteger,
   parseOptions,
@@ -99,6 +103,10 @@ const OPTIONS = {
   "no-goal-header": { type: "boolean" },
   "no-subcall-cache": { type: "boolean" },
   trace: { type: "string" },
+  memory: { type: "string" },
+  "memory-scope": { type: "string" },
+  "memory-recall": { type: "string" },
+  "embed-model": { type: "string" },
   json: { type: "boolean" },
 } as const;
 
@@ -286,8 +294,71 @@ async function readRunOptions(values: RunValues, io: CliIo) {
 
 /** Runs `rlm run` and resolves to its exit code. */
 export async function run(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseOptions("run", args, OPTIONS);
+  const { values } = parseOptions(
+    "run",
+    fillOptionalValue(args, "--memory", () => defaultMemoryLocation(io.env)),
+    OPTIONS,
+  );
   const { query, contextPaths, strategyName, options, schema } = await readRunOptions(values, io);
+  const memory = await openRunMemory(values, io, strategyName);
+  try {
+    return await runWithMemory(values, io, { query, contextPaths, strategyName, options, schema }, memory);
+  } finally {
+    await memory?.memory.close();
+  }
+}
+
+interface RunMemory {
+  memory: Memory;
+  recall?: number;
+}
+
+/** `--memory [DB]`: the store opened (and its flags checked) before the run starts. */
+async function openRunMemory(
+  values: RunValues,
+  io: CliIo,
+  strategyName: string,
+): Promise<RunMemory | undefined> {
+  const memoryFlags = ["memory-scope", "memory-recall", "embed-model"] as const;
+  if (values.memory === undefined) {
+    const stray = memoryFlags.find((flag) => values[flag] !== undefined);
+    if (stray) throw new UsageError({ message: `--${stray} needs --memory [DB].` });
+    return undefined;
+  }
+  if (strategyName !== "rlm") {
+    throw new UsageError({ message: `--memory works with the rlm strategy, not ${strategyName}.` });
+  }
+  const recall =
+    values["memory-recall"] === undefined
+      ? undefined
+      : nonNegativeInteger("memory-recall", values["memory-recall"]);
+  const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
+  const embedder = values["embed-model"] ? createEmbedder(values["embed-model"], { settings }) : undefined;
+  const store = await openMemoryStore(values.memory, {
+    warn: (line) => writeLine(io.stderr, `warning: ${line}`),
+  });
+  const memory = createMemory({
+    store,
+    ...(embedder ? { embedder } : {}),
+    ...(values["memory-scope"] ? { scope: values["memory-scope"] } : {}),
+  });
+  return { memory, ...(recall === undefined ? {} : { recall }) };
+}
+
+async function runWithMemory(
+  values: RunValues,
+  io: CliIo,
+  prepared: Awaited<ReturnType<typeof readRunOptions>>,
+  memory: RunMemory | undefined,
+): Promise<number> {
+  const { query, contextPaths, strategyName, schema } = prepared;
+  const options: RLMOptions = memory
+    ? {
+        ...prepared.options,
+        memory: memory.memory,
+        ...(memory.recall === undefined ? {} : { memoryRecall: memory.recall }),
+      }
+    : prepared.options;
   const json = values.json === true;
   let progress: ReturnType<typeof trackProgress> | undefined;
   let trace: TraceWriter | undefined;

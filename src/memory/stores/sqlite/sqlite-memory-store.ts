@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { MemoryError } from "../../../errors/memory-error.ts";
@@ -81,7 +81,9 @@ export async function openSqliteMemoryStore(
   const path = location === ":memory:" ? location : resolve(location);
   let db: DatabaseSync;
   try {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    // One level only (~/.rlmkit under an existing home): a path under a missing folder is a typo to report, and
+    // Node's recursive mkdir never returns on some special file systems (/proc).
+    if (path !== ":memory:" && !existsSync(dirname(path))) mkdirSync(dirname(path));
     db = new DatabaseSync(path, { allowExtension: true, timeout: options.busyTimeoutMs ?? 30_000 });
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
     immediate(db, () => db.exec(SQLITE_SCHEMA));
