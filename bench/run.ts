@@ -4,6 +4,7 @@ import { engineBenchmark } from "./engine.bench.ts";
 import { fileContextBenchmark } from "./file-context.bench.ts";
 import { runBenchmarks } from "./harness.ts";
 import { hostHelpersBenchmark } from "./host-helpers.bench.ts";
+import { memoryBenchmark } from "./memory.bench.ts";
 import { modelClientBenchmark } from "./model-client.bench.ts";
 import { pythonBenchmark } from "./python.bench.ts";
 import { sandboxBenchmark } from "./sandbox.bench.ts";
@@ -17,6 +18,7 @@ const BENCHMARKS = [
   engineBenchmark,
   strategiesBenchmark,
   pythonBenchmark,
+  memoryBenchmark,
 ];
 
 /**

@@ -185,7 +185,10 @@ async function consolidateBatch(
     const sources = fact.sources.map((label) => labels.get(label)).filter((episode) => episode !== undefined);
     const from = sources.length > 0 ? sources : batch;
     // ISO times sort as text: the fact is as new as its newest source.
-    const validFrom = from.map((episode) => episode.validFrom).sort().at(-1) as string;
+    const validFrom = from
+      .map((episode) => episode.validFrom)
+      .sort()
+      .at(-1) as string;
     const [current] = await memory.store.list({
       kind: "fact",
       scope,

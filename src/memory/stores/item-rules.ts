@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { MemoryError } from "../../errors/memory-error.ts";
 import {
   MEMORY_KINDS,
@@ -38,6 +38,35 @@ export function isMemoryKind(value: unknown): value is MemoryKind {
   return typeof value === "string" && (MEMORY_KINDS as readonly string[]).includes(value);
 }
 
+let lastMs = 0;
+let sequence = 0;
+
+/**
+ * A UUID in version 7 layout: milliseconds first, then a counter within the millisecond, then random bits. Ids
+ * made later in one process compare greater as text, so two versions of a key written in the same millisecond
+ * still resolve to the later one (isLaterVersion breaks ties on the id).
+ */
+export function newItemId(): string {
+  const now = Date.now();
+  if (now > lastMs) {
+    lastMs = now;
+    sequence = 0;
+  } else {
+    sequence++;
+    if (sequence > 0xfff) {
+      lastMs++;
+      sequence = 0;
+    }
+  }
+  const random = randomBytes(8);
+  const hex =
+    lastMs.toString(16).padStart(12, "0") +
+    (0x7000 | sequence).toString(16) +
+    (((random[0] ?? 0) & 0x3f) | 0x80).toString(16).padStart(2, "0") +
+    random.subarray(1).toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
 /** Applies defaults and checks one item; `now` is the time of the write. */
 export function checkNewItem(item: NewMemoryItem, now: string): CheckedItem {
   if (typeof item !== "object" || item === null) throw invalid("a memory item must be an object");
@@ -70,7 +99,7 @@ export function checkNewItem(item: NewMemoryItem, now: string): CheckedItem {
   const validTo =
     item.validTo === undefined || item.validTo === null ? undefined : canonicalTime(item.validTo, "validTo");
   const checked: CheckedItem = {
-    id: optionalString(item.id, "id") ?? randomUUID(),
+    id: optionalString(item.id, "id") ?? newItemId(),
     kind: item.kind,
     text: item.text,
     scope: optionalString(item.scope, "scope") ?? DEFAULT_SCOPE,

@@ -12,6 +12,7 @@ import type {
   MemoryStore,
   NewMemoryItem,
 } from "../../../spec/memory-store.ts";
+import { boundedKeywordSearch } from "../bounded-keyword-search.ts";
 import {
   type CheckedItem,
   checkEmbedding,
@@ -197,7 +198,9 @@ class SqliteMemoryStore implements MemoryStore {
       JSON.stringify(item.metadata),
       item.embedding ? JSON.stringify(item.embedding) : null,
     );
-    if (item.embedding) this.#indexVector(Number(result.lastInsertRowid), item.embedding);
+    const seq = Number(result.lastInsertRowid);
+    this.#sql("INSERT INTO items_fts (rowid, text) VALUES (?, ?)").run(seq, item.text);
+    if (item.embedding) this.#indexVector(seq, item.embedding);
     const { supersedeSameKey: _, ...stored } = item;
     return publicItem(stored);
   }
@@ -244,14 +247,9 @@ class SqliteMemoryStore implements MemoryStore {
     const byId = new Map<string, MemoryCandidate>();
     const terms = queryTerms(query.text);
     if (terms.length > 0) {
-      const match = terms.map((term) => `"${term}"`).join(" OR ");
-      const rows = this.#db
-        .prepare(
-          `SELECT items.*, -bm25(items_fts) AS score FROM items_fts JOIN items ON items.seq = items_fts.rowid
-           WHERE items_fts MATCH ? AND ${filter.sql} ORDER BY bm25(items_fts) LIMIT ?`,
-        )
-        .all(match, ...filter.values, k) as unknown as (ItemRow & { score: number })[];
-      for (const row of rows) byId.set(row.id, { item: toItem(row), keyword: row.score, vector: 0 });
+      for (const row of this.#keywordRows(terms, filter, k)) {
+        byId.set(row.id, { item: toItem(row), keyword: row.score, vector: 0 });
+      }
     }
     if (query.embedding && this.vectorSearch && this.#hasVectorIndex()) {
       const embedding = checkEmbedding(query.embedding);
@@ -280,6 +278,42 @@ class SqliteMemoryStore implements MemoryStore {
     return [...byId.values()];
   }
 
+  /** Keyword candidates: FTS5 finds the items, boundedKeywordSearch ranks them with bounded work. */
+  #keywordRows(terms: string[], filter: { sql: string; values: SQLInputValue[] }, k: number) {
+    const postings = this.#sql(
+      "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
+    );
+    const inList = (rowids: number[]) => rowids.map(() => "?").join(", ");
+    const hits = boundedKeywordSearch<{ seq: number; text: string }>(
+      {
+        postings: (term, limit) =>
+          (postings.all(`"${term}"`, limit) as { rowid: number }[]).map((entry) => Number(entry.rowid)),
+        // Only what scoring reads; whole rows are read for the k kept.
+        rows: (rowids) =>
+          this.#sql(`SELECT seq, text FROM items WHERE seq IN (${inList(rowids)}) AND ${filter.sql}`).all(
+            ...rowids,
+            ...filter.values,
+          ) as unknown as { seq: number; text: string }[],
+        documentCount: () =>
+          Number((this.#sql("SELECT max(seq) AS n FROM items").get() as { n: number | null }).n ?? 0),
+      },
+      terms,
+      k,
+    );
+    if (hits.length === 0) return [];
+    const rows = new Map(
+      (
+        this.#sql(`SELECT * FROM items WHERE seq IN (${inList(hits.map((hit) => hit.row.seq))})`).all(
+          ...hits.map((hit) => hit.row.seq),
+        ) as unknown as ItemRow[]
+      ).map((row) => [row.seq, row]),
+    );
+    return hits.flatMap(({ row, score }) => {
+      const full = rows.get(row.seq);
+      return full ? [{ ...full, score }] : [];
+    });
+  }
+
   #hasVectorIndex(): boolean {
     if (this.#vectorDimensions !== undefined) return true;
     const setting = this.#sql("SELECT value FROM settings WHERE name = 'vector_dimensions'").get() as
@@ -290,7 +324,7 @@ class SqliteMemoryStore implements MemoryStore {
   }
 
   #searchFilter(query: MemoryQuery): { sql: string; values: SQLInputValue[] } {
-    const clauses = ["items.forgotten_at IS NULL"];
+    const clauses = ["forgotten_at IS NULL"];
     const values: SQLInputValue[] = [];
     if (query.asOf !== undefined) {
       const asOf = new Date(query.asOf);
@@ -300,17 +334,17 @@ class SqliteMemoryStore implements MemoryStore {
           reason: "invalid",
         });
       }
-      clauses.push("items.valid_from <= ? AND (items.valid_to IS NULL OR items.valid_to > ?)");
+      clauses.push("valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)");
       values.push(asOf.toISOString(), asOf.toISOString());
     } else {
-      clauses.push("items.valid_to IS NULL");
+      clauses.push("valid_to IS NULL");
     }
     if (query.scope !== undefined) {
-      clauses.push("items.scope = ?");
+      clauses.push("scope = ?");
       values.push(query.scope);
     }
     if (query.kinds && query.kinds.length > 0) {
-      clauses.push(`items.kind IN (${query.kinds.map(() => "?").join(", ")})`);
+      clauses.push(`kind IN (${query.kinds.map(() => "?").join(", ")})`);
       values.push(...query.kinds);
     }
     return { sql: clauses.join(" AND "), values };
@@ -378,6 +412,12 @@ class SqliteMemoryStore implements MemoryStore {
     return immediate(this.#db, () => {
       const row = this.#row(id);
       if (!row) throw notFound(id);
+      // Forgetting twice changes nothing (and must not take the text out of the index twice).
+      if (row.forgotten_at !== null) return toItem(row);
+      this.#sql("INSERT INTO items_fts (items_fts, rowid, text) VALUES ('delete', ?, ?)").run(
+        row.seq,
+        row.text,
+      );
       this.#sql(
         "UPDATE items SET text = '', metadata = '{}', embedding = NULL, forgotten_at = ?, forget_reason = ? WHERE seq = ?",
       ).run(at, reason ?? null, row.seq);
