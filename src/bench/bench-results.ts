@@ -27,6 +27,19 @@ export interface BenchRow {
   trace?: string;
   /** What went wrong beside the result, e.g. a trace that could not be written. */
   warnings?: string[];
+  /**
+   * `+memory` strategies: building the task's memory before the run (episodes consolidated into facts). Its
+   * tokens and cost are also in the row's totals, so memory on and off compare honestly; its time is not in
+   * `latencyMs` (a memory is built ahead of the question).
+   */
+  memoryEpisodes?: number;
+  /** Consolidation model calls, the facts they stored, and their tokens, cost (null: unpriced) and time. */
+  memoryCalls?: number;
+  memoryFacts?: number;
+  memoryInputTokens?: number;
+  memoryOutputTokens?: number;
+  memoryCostUsd?: number | null;
+  memoryLatencyMs?: number;
 }
 
 export interface BenchFile {

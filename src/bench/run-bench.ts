@@ -8,12 +8,18 @@ import { type BenchRow, readBenchFile, rowKey, writeAtomically } from "./bench-r
 import { renderPlot } from "./plot.ts";
 import { renderMarkdown } from "./report.ts";
 import type { BenchSuite } from "./suite.ts";
+import { buildTaskMemory, parseBenchStrategy, type TaskMemory } from "./task-memory.ts";
 import { type BenchTraces, openTaskTrace } from "./task-trace.ts";
 
 export interface BenchOptions {
   suites: readonly BenchSuite[];
   /** Input sizes in tokens. */
   sizes: number[];
+  /**
+   * Strategy names; `rlm+memory` is the RLM with a memory: per task, the task's history (its earlier sessions)
+   * is stored as dated episodes in a fresh SQLite memory and consolidated with the sub-model (else the root
+   * model) before the run, which then recalls from it. Plain `rlm` sees only the context.
+   */
   strategies: string[];
   /** Tasks per suite and size. */
   tasks: number;
@@ -66,7 +72,11 @@ export async function runBench(options: BenchOptions): Promise<BenchRow[]> {
   // it again, in place of its row.
   const rows = readBenchFile(resultsPath, { version: 1, ...header }).filter((row) => row.status !== "failed");
   const done = new Set(rows.map(rowKey));
-  const strategies = options.strategies.map((name) => resolveStrategy(name, shared));
+  // Every name is checked (and each strategy built once) before any work; a +memory one is built per task.
+  const strategies = options.strategies.map((name) => {
+    const { base, memory } = parseBenchStrategy(name);
+    return { name, base, memory, strategy: resolveStrategy(base, shared) };
+  });
 
   const writeReport = () => {
     const note = options.note ? { note: options.note } : {};
@@ -96,43 +106,97 @@ export async function runBench(options: BenchOptions): Promise<BenchRow[]> {
             skipped,
             current: `${suite.name} ${size} ${strategy.name} #${task}`,
           });
-          const opened = options.traces ? openTaskTrace(options.traces, key) : undefined;
-          trace = opened && "writer" in opened ? opened.writer : undefined;
-          const result = await strategy
-            .run({ context: generated.context, query: generated.query, signal: options.signal })
-            .finally(() => {
-              trace?.close();
-              trace = undefined;
+          // +memory: a fresh memory of the task's history, consolidated before the run starts.
+          let taskMemory: TaskMemory | undefined;
+          if (strategy.memory) {
+            taskMemory = await buildTaskMemory(generated.history ?? [], sub, {
+              ...(options.signal ? { signal: options.signal } : {}),
+              onBatch: (report) =>
+                options.onProgress?.({
+                  done: finished,
+                  total,
+                  skipped,
+                  current: `${suite.name} ${size} ${strategy.name} #${task}: memory (${report.calls} calls)`,
+                }),
             });
-          if (result.status === "cancelled") {
-            writeReport();
-            return rows;
           }
-          // A trace that could not be written costs the trace, never the result: it becomes a warning.
-          const traceWarning = opened && ("warning" in opened ? opened.warning : opened.writer.failure);
-          if (traceWarning) options.onWarning?.(traceWarning);
-          const failed = result.status === "failed";
-          const score = result.answer === null || failed ? 0 : generated.score(result.answer);
-          rows.push({
-            ...key,
-            score,
-            accuracy: score,
-            inputTokens: result.usage.total.inputTokens,
-            outputTokens: result.usage.total.outputTokens,
+          try {
+            if (options.signal?.aborted) {
+              writeReport();
+              return rows;
+            }
+            const memoryRow = taskMemory ? memoryFields(taskMemory) : {};
+            if (taskMemory?.failure !== undefined) {
+              // Consolidation could not reach the model: like an HTTP error in a run, a rerun tries again.
+              rows.push({
+                ...key,
+                score: 0,
+                accuracy: 0,
+                inputTokens: taskMemory.report.usage.inputTokens,
+                outputTokens: taskMemory.report.usage.outputTokens,
+                costUsd: memoryRow.memoryCostUsd ?? null,
+                latencyMs: 0,
+                subcalls: 0,
+                status: "failed",
+                answer: "",
+                expected: generated.expected.slice(0, 2000),
+                error: taskMemory.failure,
+                ...memoryRow,
+                ...(taskMemory.warnings.length > 0 ? { warnings: taskMemory.warnings } : {}),
+              });
+              finished++;
+              writeAtomically(resultsPath, `${JSON.stringify({ version: 1, ...header, rows }, null, 1)}\n`);
+              continue;
+            }
+            const runner = taskMemory
+              ? resolveStrategy(strategy.base, { ...shared, memory: taskMemory.memory })
+              : strategy.strategy;
+            const opened = options.traces ? openTaskTrace(options.traces, key) : undefined;
+            trace = opened && "writer" in opened ? opened.writer : undefined;
+            const result = await runner
+              .run({ context: generated.context, query: generated.query, signal: options.signal })
+              .finally(() => {
+                trace?.close();
+                trace = undefined;
+              });
+            if (result.status === "cancelled") {
+              writeReport();
+              return rows;
+            }
+            // A trace that could not be written costs the trace, never the result: it becomes a warning.
+            const traceWarning = opened && ("warning" in opened ? opened.warning : opened.writer.failure);
+            if (traceWarning) options.onWarning?.(traceWarning);
+            for (const warning of taskMemory?.warnings ?? []) options.onWarning?.(warning);
+            const warnings = [...(taskMemory?.warnings ?? []), ...(traceWarning ? [traceWarning] : [])];
+            const failed = result.status === "failed";
+            const score = result.answer === null || failed ? 0 : generated.score(result.answer);
             // Unknown stays unknown: a failed task with no priced call, or any unpriced call, has no cost figure.
-            costUsd:
+            const runCost =
               result.usage.total.unpricedCalls > 0 || (failed && result.usage.total.costUsd === null)
                 ? null
-                : (result.usage.total.costUsd ?? 0),
-            latencyMs: Math.round(result.durationMs),
-            subcalls: result.subcalls,
-            status: result.status,
-            answer: answerText(result.answer ?? "").slice(0, 2000),
-            expected: generated.expected.slice(0, 2000),
-            ...(result.error ? { error: result.error } : {}),
-            ...(opened && "name" in opened ? { trace: opened.name } : {}),
-            ...(traceWarning ? { warnings: [traceWarning] } : {}),
-          });
+                : (result.usage.total.costUsd ?? 0);
+            const memoryCost = taskMemory ? (memoryRow.memoryCostUsd ?? null) : 0;
+            rows.push({
+              ...key,
+              score,
+              accuracy: score,
+              // Memory on pays for its consolidation: its tokens and cost are in the totals.
+              inputTokens: result.usage.total.inputTokens + (taskMemory?.report.usage.inputTokens ?? 0),
+              outputTokens: result.usage.total.outputTokens + (taskMemory?.report.usage.outputTokens ?? 0),
+              costUsd: runCost === null || memoryCost === null ? null : runCost + memoryCost,
+              latencyMs: Math.round(result.durationMs),
+              subcalls: result.subcalls,
+              status: result.status,
+              answer: answerText(result.answer ?? "").slice(0, 2000),
+              expected: generated.expected.slice(0, 2000),
+              ...(result.error ? { error: result.error } : {}),
+              ...(opened && "name" in opened ? { trace: opened.name } : {}),
+              ...(warnings.length > 0 ? { warnings } : {}),
+              ...memoryRow,
+            });
+          } finally {
+            await taskMemory?.close();
+          }
           finished++;
           writeAtomically(resultsPath, `${JSON.stringify({ version: 1, ...header, rows }, null, 1)}\n`);
         }
@@ -142,4 +206,18 @@ export async function runBench(options: BenchOptions): Promise<BenchRow[]> {
   options.onProgress?.({ done: finished, total, skipped, current: "writing the report" });
   writeReport();
   return rows;
+}
+
+/** The row fields of a task's memory build. */
+function memoryFields(taskMemory: TaskMemory): Partial<BenchRow> {
+  const { usage } = taskMemory.report;
+  return {
+    memoryEpisodes: taskMemory.episodes,
+    memoryCalls: taskMemory.report.calls,
+    memoryFacts: taskMemory.report.facts,
+    memoryInputTokens: usage.inputTokens,
+    memoryOutputTokens: usage.outputTokens,
+    memoryCostUsd: usage.unpricedCalls > 0 ? null : (usage.costUsd ?? 0),
+    memoryLatencyMs: Math.round(taskMemory.latencyMs),
+  };
 }

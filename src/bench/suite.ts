@@ -7,6 +7,11 @@ export interface BenchTask {
   expected: string;
   /** A score in [0, 1]. */
   score(answer: unknown): number;
+  /**
+   * Earlier sessions, oldest first, that are NOT in the context: a strategy with memory (`rlm+memory`) stores
+   * each as an episode dated `at` (an ISO time) before the run; one without memory never sees them.
+   */
+  history?: Array<{ at: string; text: string }>;
 }
 
 export interface BenchSuite {

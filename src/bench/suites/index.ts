@@ -1,5 +1,6 @@
 import type { BenchSuite } from "../suite.ts";
 import { babilongSuite } from "./babilong.ts";
+import { memorySessionsSuite } from "./memory-sessions.ts";
 import { multihopSuite } from "./multihop.ts";
 import { oolongSuite } from "./oolong.ts";
 import { oolongPairsSuite } from "./oolong-pairs.ts";
@@ -12,6 +13,7 @@ export const SUITES: readonly BenchSuite[] = [
   oolongPairsSuite,
   babilongSuite,
   multihopSuite,
+  memorySessionsSuite,
 ];
 
-export { babilongSuite, multihopSuite, oolongPairsSuite, oolongSuite, sniahSuite };
+export { babilongSuite, memorySessionsSuite, multihopSuite, oolongPairsSuite, oolongSuite, sniahSuite };

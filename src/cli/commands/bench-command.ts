@@ -8,10 +8,17 @@ Runs generated long-context suites with several strategies and writes DIR/result
 run), DIR/results.md (accuracy, tokens, cost, p50/p95 latency per size and strategy) and DIR/plot.svg.
 An interrupted run resumes without redoing finished tasks.
 
+Memory on vs off: the memory suite gives each task a user's earlier chat sessions, where facts change, as a
+history outside the context, and asks for the latest value, a past value, or a fact never stated (unknown).
+--strategies rlm,rlm+memory compares the RLM without memory (it sees only today's session) with the RLM that
+recalls from a fresh memory of that history: per task, each session is stored as dated episodes in a temporary
+SQLite memory and consolidated with the sub-model (else the model); those calls' tokens and cost are counted in
+the row (memoryCalls, memoryCostUsd, ...). Other suites have no history: rlm+memory runs with an empty memory.
+
 Options:
   --suite LIST          suites (see --list); default sniah
   --sizes LIST          input sizes in tokens: 8k, 32k, 128k, 1m, 4m...; default 8k
-  --strategies LIST     ${STRATEGY_NAMES.join(", ")}; default rlm
+  --strategies LIST     ${STRATEGY_NAMES.join(", ")}, rlm+memory; default rlm
   --tasks N             tasks per suite and size (default 5)
   --model SPEC          root model (default: see \`rlm models\`)
   --sub-model SPEC      model for sub-calls

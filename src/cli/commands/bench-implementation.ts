@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { runBench } from "../../bench/run-bench.ts";
 import { formatSize, parseSize } from "../../bench/sizes.ts";
 import { SUITES } from "../../bench/suites/index.ts";
+import { parseBenchStrategy } from "../../bench/task-memory.ts";
 import { validateLimits } from "../../engine/run-limits.ts";
 import { UsageError } from "../../errors/usage-error.ts";
 import { findDefaultModel } from "../../models/default-model.ts";
@@ -11,7 +12,6 @@ import { loadPriceTable } from "../../models/prices.ts";
 import { collectSecrets } from "../../models/redact-secrets.ts";
 import { DiskResponseCache } from "../../models/response-cache.ts";
 import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
-import { checkStrategyName } from "../../strategies/resolve-strategy.ts";
 import { type CliIo, writeLine } from "../cli-io.ts";
 import { EXIT } from "../exit-codes.ts";
 import { limitFlag, parseOptions, positiveInteger, positiveNumber } from "../parse-options.ts";
@@ -80,7 +80,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     return suite;
   });
   const strategies = list(values.strategies, "rlm");
-  for (const name of strategies) checkStrategyName(name);
+  for (const name of strategies) parseBenchStrategy(name);
   const sizes = list(values.sizes, "8k").map(parseSize);
   const sandbox = resolveSandbox(values.sandbox);
   if (values.out === undefined)
