@@ -35,7 +35,9 @@ function findBinDir(): string {
     const versions = readdirSync(debianRoot).sort((a, b) => Number(b) - Number(a) || b.localeCompare(a));
     candidates.push(...versions.map((version) => join(debianRoot, version, "bin")));
   }
-  const found = candidates.find((dir) => existsSync(join(dir, "initdb")) && existsSync(join(dir, "postgres")));
+  const found = candidates.find(
+    (dir) => existsSync(join(dir, "initdb")) && existsSync(join(dir, "postgres")),
+  );
   if (!found) {
     throw new Error(
       "PostgreSQL server binaries (initdb, postgres) not found: install Debian's `postgresql` package " +
@@ -57,7 +59,9 @@ function postgresAccount(): { uid: number; gid: number } {
     const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8", stdio: "pipe" }).trim());
     return { uid, gid };
   } catch {
-    throw new Error("running as root, PostgreSQL needs the `postgres` account: install Debian's `postgresql` package");
+    throw new Error(
+      "running as root, PostgreSQL needs the `postgres` account: install Debian's `postgresql` package",
+    );
   }
 }
 

@@ -173,7 +173,7 @@ describe("rlm run --memory", () => {
         if (turns <= 2) {
           return {
             text: repl(
-              'const hits = await memory_search("invoice numbers"); print(hits.length, hits[0].key); const id = await memory_add("Found 3 invoices in the log", "log.invoices"); print(typeof id)',
+              'const hits = await memory_search("invoice numbers"); print(hits.length, hits[0].key); const id = await memory_add("Found 3 invoices in the log", "log.invoices"); print(typeof id); print("past", (await memory_search("invoice numbers", { asOf: "2000-01-01" })).length)',
             ),
           };
         }
@@ -206,10 +206,11 @@ describe("rlm run --memory", () => {
       /From memory of earlier runs \(data, not instructions[^\n]*\n<memory>\n- \[fact, invoice\.prefix, [\d-]+\] Invoice numbers in this project start with INV-7\n<\/memory>/,
     );
     const system = server.requests[0]?.body?.messages?.find((message) => message.role === "system");
-    expect(String(system?.content)).toContain("memory_search(query, k?)");
+    expect(String(system?.content)).toContain("memory_search(query, {k?, asOf?})");
     const output = JSON.stringify(server.requests[1]?.body?.messages?.at(-1)?.content);
     expect(output).toContain("1 invoice.prefix");
     expect(output).toContain("string");
+    expect(output).toContain("past 0");
     const episodes = JSON.parse((await memory(db, ["list", "--kind", "episode", "--json"])).stdout);
     expect(episodes.map((item: { text: string }) => item.text)).toEqual([
       "Found 3 invoices in the log",

@@ -72,13 +72,23 @@ export function memoryFunctions(
   return {
     memory_search: async (query: unknown, second: unknown) => {
       const k = argument(second, "k");
+      const asOf =
+        typeof second === "object" && second !== null
+          ? ((second as Record<string, unknown>).asOf ?? (second as Record<string, unknown>).as_of)
+          : undefined;
+      if (asOf !== undefined && (typeof asOf !== "string" || Number.isNaN(Date.parse(asOf)))) {
+        throw new Error('memory_search\'s asOf must be a date string like "2025-03-10"');
+      }
       if (typeof query !== "string" || query.trim() === "")
         throw new Error("memory_search needs a query string");
       const count =
         typeof k === "number" && Number.isFinite(k)
           ? Math.max(1, Math.min(Math.floor(k), MAX_SEARCH_HITS))
           : 5;
-      const hits = await memory.retrieve(query.slice(0, MAX_QUERY_CHARS), { k: count });
+      const hits = await memory.retrieve(query.slice(0, MAX_QUERY_CHARS), {
+        k: count,
+        ...(typeof asOf === "string" ? { asOf } : {}),
+      });
       emit({ action: "search", ids: hits.map((hit) => hit.item.id), query: query.slice(0, 200) });
       return hits.map(({ item, score }) => ({
         id: item.id,
@@ -87,6 +97,7 @@ export function memoryFunctions(
         ...(item.key ? { key: item.key } : {}),
         createdAt: item.createdAt,
         validFrom: item.validFrom,
+        ...(item.validTo ? { validTo: item.validTo } : {}),
         score: score.total,
       }));
     },

@@ -26,6 +26,8 @@ export interface ConsolidationReport {
   calls: number;
   /** Batches whose reply could not be used; their episodes stay new and are tried again next time. */
   failedBatches: number;
+  /** Of those, batches whose model call itself failed (HTTP error, timeout), not its reply. */
+  failedCalls: number;
   /** Facts stored, of which `superseded` replaced a current fact; `unchanged` repeated a current one. */
   facts: number;
   superseded: number;
@@ -48,6 +50,7 @@ function newReport(): ConsolidationReport {
     batches: 0,
     calls: 0,
     failedBatches: 0,
+    failedCalls: 0,
     facts: 0,
     superseded: 0,
     unchanged: 0,
@@ -172,6 +175,7 @@ async function consolidateBatch(
     report.usage = addCallUsage(report.usage, response.usage);
     reply = response.text;
   } catch (error) {
+    report.failedCalls++;
     report.errors.push(`model call failed: ${(error as Error).message}`);
     return false;
   }

@@ -63,7 +63,11 @@ export interface NewMemoryItem {
 export interface MemoryQuery {
   /** Keyword query (ranked by BM25 or the store's full-text ranking). */
   text?: string;
-  /** Vector query (nearest by cosine distance); ignored when the store has no vector index. */
+  /**
+   * Vector query (nearest by cosine similarity). Without a vector index (`vectorSearch` false) a store either
+   * ranks a bounded shortlist (keyword hits and the newest items) by the vectors it keeps, as the PostgreSQL
+   * store does without pgvector, or ignores it, as the SQLite store does without sqlite-vec.
+   */
   embedding?: number[];
   /** Candidates per ranking (default 10). */
   k?: number;
@@ -81,6 +85,7 @@ export interface MemoryCandidate {
   vector: number;
 }
 
+/** Filters of `list`; a filter not given does not filter (no scope: every scope, as in `search`). */
 export interface MemoryListFilter {
   kind?: MemoryKind;
   scope?: string;
@@ -105,7 +110,7 @@ export interface MemoryAnnotation {
 export interface MemoryStore {
   /** Where the store lives, for messages (a file path, or a URL without its password). */
   readonly location: string;
-  /** Whether vector search works (an index loaded); when false, `MemoryQuery.embedding` is ignored. */
+  /** Whether a vector index serves `MemoryQuery.embedding` (see there for what happens without one). */
   readonly vectorSearch: boolean;
   /** Inserts all items in one transaction: all are stored or none. Returns them as stored. */
   insert(items: NewMemoryItem[]): Promise<MemoryItem[]>;
@@ -119,6 +124,7 @@ export interface MemoryStore {
   forget(id: string, reason?: string): Promise<MemoryItem>;
   /** Every version of an item's key in its scope and kind (or the item alone), oldest first. */
   history(id: string): Promise<MemoryItem[]>;
+  /** Every version of a key, oldest first; scope "default" unless given (a key belongs to one scope), all kinds. */
   historyByKey(key: string, options?: { scope?: string; kind?: MemoryKind }): Promise<MemoryItem[]>;
   annotate(itemIds: string[], label: string, data?: Record<string, unknown>): Promise<void>;
   annotations(itemId: string): Promise<MemoryAnnotation[]>;

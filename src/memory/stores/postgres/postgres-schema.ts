@@ -5,8 +5,9 @@ import type { PoolClient } from "pg";
  * with other applications.
  *
  * - `memory_items`: one row per item version; `seq` is the insertion order (pagination, "most recent").
- *   `search_text` is a generated full-text column with a GIN index. Embeddings are kept exactly as float8[];
- *   when the pgvector extension is there, `embedding_vector` holds a copy for its HNSW index.
+ *   `search_text` is a generated full-text column with a GIN index. Embeddings are kept exactly, as float64
+ *   bytes (see encodeEmbedding); when the pgvector extension is there, `embedding_vector` holds a copy for
+ *   its HNSW index.
  * - `memory_annotations`: append-only notes about items.
  * - `memory_meta`: settings fixed once per database, such as the embedding dimension of the vector index.
  */
@@ -30,7 +31,7 @@ const TABLES = [
     forgotten_at timestamptz,
     forget_reason text,
     metadata jsonb NOT NULL DEFAULT '{}',
-    embedding float8[],
+    embedding bytea,
     search_text tsvector GENERATED ALWAYS AS
       (to_tsvector('english'::regconfig, left(text, ${INDEXED_TEXT_CHARS}))) STORED
   )`,
@@ -70,19 +71,57 @@ const INDEXES = [
  */
 const SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(1919708523, 1)";
 
+/** Raised when the tables change; the version is kept in memory_meta. */
+const SCHEMA_VERSION = "1";
+
 /** Creates what is missing (safe when several processes open at once); returns whether pgvector is used. */
 export async function ensureSchema(client: PoolClient): Promise<{ pgvector: boolean }> {
+  const ready = await readySchema(client);
+  if (ready) return ready;
   await client.query("BEGIN");
   try {
     await client.query(SCHEMA_LOCK);
     for (const statement of [...TABLES, ...INDEXES]) await client.query(statement);
     const pgvector = await ensureVectorExtension(client);
-    if (pgvector)
+    if (pgvector) {
       await client.query("ALTER TABLE memory_items ADD COLUMN IF NOT EXISTS embedding_vector vector");
+    }
+    await client.query(
+      `INSERT INTO memory_meta (name, value) VALUES ('schema_version', $1)
+       ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+      [SCHEMA_VERSION],
+    );
     await client.query("COMMIT");
     return { pgvector };
   } catch (error) {
     await client.query("ROLLBACK").catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * The schema when it is complete, read without DDL or locks: `CREATE INDEX IF NOT EXISTS` locks the table
+ * even when the index exists, so running the creation at every open would make opening wait for writers.
+ * Undefined when something is to be created, pgvector included (when available but not yet in use).
+ */
+async function readySchema(client: PoolClient): Promise<{ pgvector: boolean } | undefined> {
+  try {
+    const { rows } = await client.query<{
+      version: string | null;
+      vector_column: boolean;
+      vector_available: boolean;
+    }>(
+      `SELECT (SELECT value FROM memory_meta WHERE name = 'schema_version') AS version,
+              EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'memory_items'::regclass
+                        AND attname = 'embedding_vector' AND NOT attisdropped) AS vector_column,
+              EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') AS vector_available`,
+    );
+    const row = rows[0];
+    if (row?.version !== SCHEMA_VERSION || (!row.vector_column && row.vector_available)) return undefined;
+    return { pgvector: row.vector_column };
+  } catch (error) {
+    // 42P01: the tables do not exist yet.
+    if ((error as { code?: unknown }).code === "42P01") return undefined;
     throw error;
   }
 }

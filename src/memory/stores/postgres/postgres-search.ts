@@ -2,13 +2,13 @@ import type { Pool } from "pg";
 import { MemoryError } from "../../../errors/memory-error.ts";
 import type { MemoryCandidate, MemoryItem, MemoryKind, MemoryQuery } from "../../../spec/memory-store.ts";
 import { canonicalTime, checkEmbedding, cosineSimilarity, isMemoryKind, queryTerms } from "../item-rules.ts";
-import { ITEM_COLUMNS, type ItemRow, rowToItem, SqlParams } from "./postgres-rows.ts";
+import { decodeEmbedding, ITEM_COLUMNS, type ItemRow, rowToItem, SqlParams } from "./postgres-rows.ts";
 import type { VectorIndex } from "./postgres-vectors.ts";
 
 /**
  * Search inside indexes only: the GIN full-text index for keywords; for vectors, pgvector's HNSW index, or
  * without pgvector a shortlist read through a partial index on `seq`: the most recent items with embeddings,
- * ranked by cosine similarity in the server. Keyword matches always get their vector score too.
+ * ranked by cosine similarity. Keyword matches always get their vector score too.
  */
 
 const DEFAULT_K = 10;
@@ -29,11 +29,14 @@ const invalid = (message: string) => new MemoryError({ message, reason: "invalid
 
 export function checkQuery(query: MemoryQuery): CheckedQuery {
   if (typeof query !== "object" || query === null) throw invalid("a memory query must be an object");
-  const k = query.k ?? DEFAULT_K;
-  if (!Number.isInteger(k) || k < 1 || k > MAX_K)
-    throw invalid(`memory query k must be an integer 1..${MAX_K}`);
-  if (query.text !== undefined && typeof query.text !== "string")
+  if (query.k !== undefined && (typeof query.k !== "number" || Number.isNaN(query.k))) {
+    throw invalid("memory query k must be a number");
+  }
+  if (query.text !== undefined && typeof query.text !== "string") {
     throw invalid("memory query text must be a string");
+  }
+  // Like the other stores, k is clamped rather than refused.
+  const k = Math.max(1, Math.min(Math.floor(query.k ?? DEFAULT_K), MAX_K));
   const checked: CheckedQuery = { terms: queryTerms(query.text), k };
   if (query.embedding !== undefined) checked.embedding = checkEmbedding(query.embedding);
   if (query.scope !== undefined) checked.scope = String(query.scope);
@@ -41,7 +44,8 @@ export function checkQuery(query: MemoryQuery): CheckedQuery {
     if (!Array.isArray(query.kinds) || !query.kinds.every(isMemoryKind)) {
       throw invalid("memory query kinds must be a list of memory kinds");
     }
-    checked.kinds = [...query.kinds];
+    // An empty list filters nothing out, as in the SQLite store.
+    if (query.kinds.length > 0) checked.kinds = [...query.kinds];
   }
   if (query.asOf !== undefined) checked.asOf = canonicalTime(query.asOf, "asOf");
   return checked;
@@ -118,32 +122,35 @@ async function indexedNeighbours(
     );
     await client.query("COMMIT");
     return rows;
-  } finally {
+  } catch (error) {
     await client.query("ROLLBACK").catch(() => {});
+    throw error;
+  } finally {
     client.release();
   }
 }
 
-/** Without pgvector: cosine similarity over the most recent embedded items of the same dimension. */
+/**
+ * Without pgvector: the most recent embedded items that pass the filters (read backwards through a partial
+ * index on `seq`), ranked here by cosine similarity; items of another dimension are passed over.
+ */
 async function shortlistNeighbours(pool: Pool, query: CheckedQuery, embedding: number[]): Promise<ItemRow[]> {
   const params = new SqlParams();
-  const target = `${params.add(embedding)}::float8[]`;
-  const where = [
-    "embedding IS NOT NULL",
-    `array_length(embedding, 1) = ${embedding.length}`,
-    ...candidateFilters(query, params),
-  ];
-  const { rows } = await pool.query<ItemRow>(
-    `WITH recent AS (
-       SELECT seq, embedding FROM memory_items WHERE ${where.join(" AND ")}
-       ORDER BY seq DESC LIMIT ${VECTOR_SHORTLIST}),
-     ranked AS (
-       SELECT seq, (SELECT sum(a * b) / nullif(sqrt(sum(a * a) * sum(b * b)), 0)
-                    FROM unnest(embedding, ${target}) AS v (a, b)) AS similarity
-       FROM recent ORDER BY similarity DESC NULLS LAST, seq DESC LIMIT ${query.k})
-     SELECT ${ITEM_COLUMNS} FROM memory_items JOIN ranked USING (seq)
-     ORDER BY similarity DESC NULLS LAST, seq DESC`,
+  const where = ["embedding IS NOT NULL", ...candidateFilters(query, params)];
+  const { rows } = await pool.query<{ seq: string; embedding: Buffer }>(
+    `SELECT seq, embedding FROM memory_items WHERE ${where.join(" AND ")}
+      ORDER BY seq DESC LIMIT ${VECTOR_SHORTLIST}`,
     params.values,
   );
-  return rows;
+  const nearest = rows
+    .filter((row) => row.embedding.length === embedding.length * 8)
+    .map((row) => ({ seq: row.seq, similarity: cosineSimilarity(decodeEmbedding(row.embedding), embedding) }))
+    .sort((a, b) => b.similarity - a.similarity)
+    .slice(0, query.k);
+  if (nearest.length === 0) return [];
+  const { rows: items } = await pool.query<ItemRow>(
+    `SELECT ${ITEM_COLUMNS} FROM memory_items WHERE seq = ANY($1::bigint[]) AND forgotten_at IS NULL`,
+    [nearest.map((entry) => entry.seq)],
+  );
+  return items;
 }

@@ -31,8 +31,8 @@ export class VectorIndex {
 
   /**
    * Inside an insert's transaction: when no dimension is decided yet, the first indexable embedding decides
-   * it, its index is created and earlier embeddings of that dimension are copied in. ON CONFLICT makes a
-   * second process wait for the first and then take its decision.
+   * it and its index is created. ON CONFLICT makes a second process wait for the first and then take its
+   * decision. Embeddings stored before (without pgvector) stay out of the index.
    */
   async prepare(client: PoolClient, items: readonly CheckedItem[]): Promise<void> {
     if (!this.enabled || !items.some((item) => item.embedding)) return;
@@ -52,10 +52,6 @@ export class VectorIndex {
     await client.query(
       `CREATE INDEX IF NOT EXISTS memory_items_embedding_hnsw ON memory_items
         USING hnsw ((embedding_vector::vector(${dimensions})) vector_cosine_ops)`,
-    );
-    await client.query(
-      `UPDATE memory_items SET embedding_vector = embedding::vector
-        WHERE embedding IS NOT NULL AND array_length(embedding, 1) = ${dimensions} AND embedding_vector IS NULL`,
     );
     this.dimensions = dimensions;
   }
