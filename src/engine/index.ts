@@ -11,6 +11,7 @@ export {
   type RunStatus,
 } from "./rlm.ts";
 export type {
+  CompactionEvent,
   IterationEndEvent,
   IterationStartEvent,
   MemoryEvent,
@@ -20,5 +21,8 @@ export type {
   RunStartEvent,
   SubcallEndEvent,
   SubcallStartEvent,
+  VerificationEvent,
 } from "./run-events.ts";
 export { DEFAULT_RUN_LIMITS, type RunLimits } from "./run-limits.ts";
+export type { CompactionMode } from "./summary-compaction.ts";
+export type { Verification } from "./verification.ts";

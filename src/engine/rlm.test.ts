@@ -177,16 +177,18 @@ describe("RLM with scripted models", () => {
     expect(root.calls[1]?.lastUserText).toContain("this REPL runs JavaScript");
   });
 
-  it("shortens old cell outputs when the conversation nears the root model's window", async () => {
+  it("with compaction: trim, shortens old cell outputs when the conversation nears the root model's window", async () => {
     const root = rootModel((call) =>
       call.messages.filter((message) => message.role === "assistant").length < 6
         ? repl("print('y'.repeat(5000))")
         : repl("FINAL('done')"),
     );
-    const result = await createRLM({ model: root, contextWindows: { root: 10_000 } }).run({
-      context: "x",
-      query: "q",
-    });
+    const result = await createRLM({ model: root, contextWindows: { root: 10_000 }, compaction: "trim" }).run(
+      {
+        context: "x",
+        query: "q",
+      },
+    );
     expect(result.status).toBe("completed");
     const last = root.calls.at(-1);
     const size = last?.messages.reduce((sum, message) => sum + message.text.length, 0) ?? 0;

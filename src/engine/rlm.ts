@@ -28,6 +28,22 @@ import { createReplFunctions } from "./repl-functions.ts";
 import type { IterationEndEvent, MemoryEvent, RunEvent, RunEventListener } from "./run-events.ts";
 import { DEFAULT_RUN_LIMITS, type RunLimits, validateLimits } from "./run-limits.ts";
 import { DEFAULT_RECALL, memoryFunctions, recall, recalledBlock, storeRun } from "./run-memory.ts";
+import {
+  COMPACTION_HISTORY,
+  type CompactionMode,
+  conversationChars,
+  messagesAsData,
+  restartMessage,
+  SUMMARY_AT,
+  summaryRequest,
+} from "./summary-compaction.ts";
+import {
+  evidenceText,
+  sameAnswer,
+  VERIFICATION_TURNS,
+  type Verification,
+  verificationRequest,
+} from "./verification.ts";
 
 export type ModelInput = string | LanguageModelInstance | ModelClient;
 
@@ -83,6 +99,14 @@ export interface RLMOptions {
   memory?: Memory;
   /** Items recalled into the first message (default 5; 0 recalls nothing). */
   memoryRecall?: number;
+  /**
+   * When the root conversation nears the root model's window: "summary" (default) asks the model for a summary
+   * and restarts from it, keeping the earlier messages in the REPL as `compaction_history`; "trim" only
+   * shortens the oldest outputs.
+   */
+  compaction?: CompactionMode;
+  /** Before a final answer is accepted, a verification turn checks it against the context with code. */
+  verify?: boolean;
   onEvent?: RunEventListener;
 }
 
@@ -111,6 +135,8 @@ export interface RunResult {
   partialAnswer?: string;
   /** Honest notes on the totals (a server counted more than was reserved; usage estimated for cancelled calls). */
   warnings?: string[];
+  /** With `verify`: whether the answer held when checked against the context. */
+  verification?: Verification;
 }
 
 /** What all runs of one tree share. */
@@ -134,6 +160,7 @@ interface RunOutcome {
   usage?: CallUsage;
   error?: string;
   partialAnswer?: string;
+  verification?: Verification;
 }
 
 /** The signal of the cell running now (the run's own between cells): sub-calls made by code take it. */
@@ -333,6 +360,7 @@ export class RLM {
       ...(outcome.error === undefined ? {} : { error: outcome.error }),
       ...(outcome.partialAnswer === undefined ? {} : { partialAnswer: outcome.partialAnswer }),
       ...(warnings.length === 0 ? {} : { warnings }),
+      ...(outcome.verification ? { verification: outcome.verification } : {}),
     };
   }
 
@@ -620,9 +648,55 @@ export class RLM {
         ...(lastProse ? { partialAnswer: lastProse } : {}),
       };
     };
+    const room = rootWindowChars - system.length;
+    const compacted: ModelMessage[] = [];
+    let compactions = 0;
+    /** Summary compaction: the model sums up, the conversation restarts from it; the past stays in the REPL. */
+    const summarize = async (iteration: number): Promise<void> => {
+      if ((this.options.compaction ?? "summary") !== "summary" || messages.length < 4) return;
+      const before = conversationChars(messages);
+      // Only when the turns (not the first message alone) fill the room: else a summary would come every turn.
+      if (before < room * SUMMARY_AT || before - conversationChars(messages.slice(0, 1)) < room * 0.3) return;
+      const session = await sessionReady;
+      if (session === undefined) return;
+      let summary: string;
+      try {
+        const asked = [
+          ...compactHistory(messages, room * 0.9),
+          { role: "user" as const, content: summaryRequest() },
+        ];
+        summary = (
+          await meteredGenerate(budget, this.root, { system, messages: asked, signal }, record)
+        ).text.trim();
+      } catch {
+        return; // The outputs are trimmed instead (compactHistory), as without summary compaction.
+      }
+      if (summary === "") return;
+      compacted.push(...messages.slice(1));
+      compactions++;
+      await session.setVariable(
+        COMPACTION_HISTORY,
+        messagesAsData([messages[0] as ModelMessage, ...compacted]),
+      );
+      messages.splice(
+        1,
+        messages.length - 1,
+        { role: "assistant", content: summary },
+        { role: "user", content: restartMessage(compactions) },
+      );
+      this.emit(tree, {
+        type: "compaction",
+        at: Date.now(),
+        ...base,
+        iteration,
+        charsBefore: before,
+        charsAfter: conversationChars(messages),
+      });
+    };
     const callRoot = async (iterations: number) => {
       try {
-        const conversation = compactHistory(messages, rootWindowChars - system.length);
+        await summarize(iterations + 1);
+        const conversation = compactHistory(messages, room);
         return await meteredGenerate(budget, this.root, { system, messages: conversation, signal }, record);
       } catch (error) {
         const early = stopped(iterations);
@@ -642,9 +716,34 @@ export class RLM {
       }
     };
 
-    for (let iteration = 1; iteration <= this.limits.maxIterations; iteration++) {
+    let errorsInRow = 0;
+    // With `verify`, the first accepted answer opens a verification turn of at most VERIFICATION_TURNS.
+    const verifying = this.options.verify === true && base.depth === 0;
+    let candidate: { answer: unknown; iteration: number; spent: UsageTotals; evidence: string[] } | undefined;
+    const verified = (status: Verification["status"], answer: unknown, iterations: number): RunOutcome => {
+      const spent = candidate?.spent ?? budget.total;
+      const now = budget.total;
+      const verification: Verification = {
+        status,
+        evidence: evidenceText(candidate?.evidence ?? []),
+        usage: {
+          inputTokens: now.inputTokens - spent.inputTokens,
+          outputTokens: now.outputTokens - spent.outputTokens,
+          costUsd: now.costUsd === null ? null : now.costUsd - (spent.costUsd ?? 0),
+          calls: now.calls - spent.calls,
+        },
+      };
+      this.emit(tree, { type: "verification", at: Date.now(), ...base, ...verification });
+      return { answer, status: "completed", iterations, verification };
+    };
+    for (
+      let iteration = 1;
+      iteration <= this.limits.maxIterations ||
+      (candidate !== undefined && iteration <= candidate.iteration + VERIFICATION_TURNS);
+      iteration++
+    ) {
       const early = stopped(iteration - 1);
-      if (early) return early;
+      if (early) return candidate ? verified("unverified", candidate.answer, iteration - 1) : early;
       const iterationStarted = performance.now();
       this.emit(tree, { type: "iteration-start", at: Date.now(), ...base, iteration });
       const response = await callRoot(iteration - 1);
@@ -671,6 +770,9 @@ export class RLM {
           ...(cell.error ? { error: `${cell.error.name}: ${cell.error.message}` } : {}),
         });
         feedback.push(formatCell(cells.length, cell, outputLimit));
+        errorsInRow = cell.error ? errorsInRow + 1 : 0;
+        if (candidate)
+          candidate.evidence.push(cell.error ? `${cell.output}\n${cell.error.message}` : cell.output);
         if (cell.final && isNoAnswer(cell.final.value)) feedback.push(NO_ANSWER_NOTE);
         else if (cell.final) {
           final = cell.final;
@@ -711,17 +813,40 @@ export class RLM {
 
       if (final !== undefined) {
         const checked = await validate(request.schema, final.value);
+        if (checked.ok && candidate) {
+          candidate.evidence.push(proseOf(reply));
+          const same = sameAnswer(checked.value, candidate.answer);
+          return verified(same ? "confirmed" : "corrected", checked.value, iteration);
+        }
+        if (checked.ok && verifying) {
+          candidate = { answer: checked.value, iteration, spent: { ...budget.total }, evidence: [] };
+          messages.push({ role: "user", content: verificationRequest(checked.value) });
+          continue;
+        }
         if (checked.ok) return { answer: checked.value, status: "completed", iterations: iteration };
         feedback.push(
           `Your final answer does not match the required schema: ${checked.problems}. Fix it and call FINAL again.`,
         );
       }
       const afterCells = stopped(iteration);
-      if (afterCells) return afterCells;
+      if (afterCells) return candidate ? verified("unverified", candidate.answer, iteration) : afterCells;
+      const maxErrors = this.limits.maxErrors;
+      if (maxErrors !== undefined && errorsInRow >= maxErrors) {
+        const last = cells.at(-1)?.error ?? "";
+        if (candidate) return verified("unverified", candidate.answer, iteration);
+        return {
+          answer: null,
+          status: "failed",
+          iterations: iteration,
+          error: `${errorsInRow} cells in a row raised an error (the limit is ${maxErrors}); the last: ${last.slice(0, 300)}`,
+          ...(lastProse ? { partialAnswer: lastProse } : {}),
+        };
+      }
       if (feedback.length === 0) feedback.push(this.wrongLanguageNote(reply) ?? nudge(this.sandbox.language));
       messages.push({ role: "user", content: feedback.join("\n\n") });
     }
 
+    if (candidate) return verified("unverified", candidate.answer, candidate.iteration + VERIFICATION_TURNS);
     const iterations = this.limits.maxIterations;
     const early = stopped(iterations);
     if (early) return early;

@@ -82,6 +82,47 @@ export interface MemoryEvent extends RunEventBase {
   error?: string;
 }
 
+/** The root conversation was restarted from the model's own summary (summary compaction). */
+export interface CompactionEvent extends RunEventBase {
+  type: "compaction";
+  iteration: number;
+  charsBefore: number;
+  charsAfter: number;
+}
+
+/** The verification turn ended (`verify`): whether the answer held, the evidence, what it cost. */
+export interface VerificationEvent extends RunEventBase {
+  type: "verification";
+  status: "confirmed" | "corrected" | "unverified";
+  evidence: string;
+  usage: { inputTokens: number; outputTokens: number; costUsd: number | null; calls: number };
+}
+
+/** A user tool was called: by the REPL's code, or (with `subcallId`) by a sub-model inside an llm_query. */
+export interface ToolStartEvent extends RunEventBase {
+  type: "tool-start";
+  callId: string;
+  /** The tool's name. */
+  tool: string;
+  /** The arguments as JSON, cut to 500 characters. */
+  args: string;
+  /** The llm_query sub-call whose model called the tool (sub-tools only). */
+  subcallId?: string;
+}
+
+export interface ToolEndEvent extends RunEventBase {
+  type: "tool-end";
+  callId: string;
+  tool: string;
+  subcallId?: string;
+  ok: boolean;
+  latencyMs: number;
+  /** Characters of the result as JSON (0 for no result). */
+  resultChars?: number;
+  /** The one-line error the caller got. */
+  error?: string;
+}
+
 export type RunEvent =
   | RunStartEvent
   | IterationStartEvent
@@ -89,6 +130,10 @@ export type RunEvent =
   | SubcallStartEvent
   | SubcallEndEvent
   | RunEndEvent
-  | MemoryEvent;
+  | MemoryEvent
+  | CompactionEvent
+  | VerificationEvent
+  | ToolStartEvent
+  | ToolEndEvent;
 
 export type RunEventListener = (event: RunEvent) => void;

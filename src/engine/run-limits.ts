@@ -20,6 +20,8 @@ export interface RunLimits {
   timeoutMs?: number;
   /** Sub-calls in flight at once across the run tree (default 16). */
   concurrency?: number;
+  /** Stop a run after this many cells in a row that raise an error (default none). */
+  maxErrors?: number;
 }
 
 export const DEFAULT_RUN_LIMITS: Required<Pick<RunLimits, "maxIterations" | "maxDepth" | "concurrency">> = {
@@ -45,6 +47,7 @@ const RUN_BOUNDS: Record<keyof RunLimits, Bound> = {
   maxCostUsd: { integer: false, min: Number.MIN_VALUE, max: 1e9 },
   timeoutMs: { integer: false, min: 1, max: MAX_TIMER_MS },
   concurrency: { integer: true, min: 1, max: 1_024 },
+  maxErrors: { integer: true, min: 1, max: 100_000 },
 };
 
 const SANDBOX_BOUNDS: Record<keyof SandboxLimits, Bound> = {

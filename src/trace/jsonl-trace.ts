@@ -71,6 +71,8 @@ const RUN_EVENT_TYPES = new Set([
   "subcall-end",
   "run-end",
   "memory",
+  "compaction",
+  "verification",
 ]);
 
 function isRunEvent(record: unknown): record is RunEvent {

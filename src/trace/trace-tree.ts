@@ -1,10 +1,12 @@
 import type {
+  CompactionEvent,
   IterationEndEvent,
   MemoryEvent,
   RunEndEvent,
   RunEvent,
   RunStartEvent,
   SubcallEndEvent,
+  VerificationEvent,
 } from "../engine/run-events.ts";
 
 interface RunNode {
@@ -15,6 +17,8 @@ interface RunNode {
   loose: SubcallEndEvent[];
   /** What the run recalled from, searched in and stored to its memory. */
   memory: MemoryEvent[];
+  /** Summary compactions and the verification turn's outcome. */
+  notes: Array<CompactionEvent | VerificationEvent>;
 }
 
 function tokens(input: number, output: number): string {
@@ -40,11 +44,13 @@ function buildRuns(events: RunEvent[]): Map<string, RunNode> {
   const pending = new Map<string, SubcallEndEvent[]>();
   for (const event of events) {
     if (event.type === "run-start")
-      runs.set(event.runId, { start: event, iterations: [], loose: [], memory: [] });
+      runs.set(event.runId, { start: event, iterations: [], loose: [], memory: [], notes: [] });
     const run = runs.get(event.runId);
     if (run === undefined) continue;
     if (event.type === "memory") {
       run.memory.push(event);
+    } else if (event.type === "compaction" || event.type === "verification") {
+      run.notes.push(event);
     } else if (event.type === "subcall-end") {
       const list = pending.get(event.runId) ?? [];
       list.push(event);
@@ -148,6 +154,13 @@ export function renderTraceTree(events: RunEvent[]): string {
     for (const item of items) item();
     // Sub-calls outside any iteration: a strategy run (direct, mapreduce, ...) or a run cut short.
     renderSubcalls(run.loose, prefix, false);
+    for (const note of run.notes) {
+      lines.push(
+        note.type === "compaction"
+          ? `${prefix}├─ compaction before iteration ${note.iteration}: ${note.charsBefore.toLocaleString("en-US")} -> ${note.charsAfter.toLocaleString("en-US")} chars (the model's summary)`
+          : `${prefix}├─ verification: ${note.status} · ${tokens(note.usage.inputTokens, note.usage.outputTokens)} · ${cost(note.usage.costUsd)}`,
+      );
+    }
     if (run.end?.answer !== undefined && run.end.answer !== null) {
       lines.push(
         `${prefix}└─ answer: ${oneLine(typeof run.end.answer === "string" ? run.end.answer : JSON.stringify(run.end.answer), 100)}`,

@@ -28,6 +28,7 @@ Strategy, sandbox and limits:
   --python-packages DIR Pyodide packages (wheels + pyodide-lock.json) the Python sandbox may load
   --max-iterations N    root model turns (default 30)
   --max-subcalls N      sub-calls in the whole run
+  --max-errors N        stop after N cells in a row that raise an error
   --max-depth N         1: sub-calls are plain models (default); 2: rlm_query starts child RLMs
   --max-cost USD        spend at most this much (every model needs a known price: see --prices)
   --max-tokens N        spend at most this many tokens in all (calls reserve before they are sent)
@@ -46,6 +47,10 @@ Strategy, sandbox and limits:
   --no-subcall-cache    send identical sub-calls again instead of reusing the answer
 Output:
   --trace FILE          write every event to a JSONL trace (see \`rlm trace show\`)
+  --verify              before the answer is accepted, a verification turn checks it against the context with
+                        code and confirms or corrects it (result: verification {status, evidence, usage})
+  --compaction MODE     near the root model's window: summary (default: the model sums up, the conversation
+                        restarts from it, the earlier messages stay in the REPL as compaction_history) or trim
   --memory [DB]         use the durable memory (SQLite file or postgres:// URL; default RLM_MEMORY_DB, else
                         ~/.rlmkit/memory.db): items that fit the question go into the prompt as data, the REPL
                         gets memory_search and memory_add, and the question and answer are stored (see rlm memory)

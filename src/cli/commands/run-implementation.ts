@@ -9,6 +9,7 @@ import { PROMPT_STYLES, type PromptStyle } from "../../engine/prompts.ts";
 import type { RLMOptions, RunResult } from "../../engine/rlm.ts";
 import type { RunEvent } from "../../engine/run-events.ts";
 import { MAX_TIMER_MS, validateLimits } from "../../engine/run-limits.ts";
+import type { CompactionMode } from "../../engine/summary-compaction.ts";
 import { UsageError } from "../../errors/usage-error.ts";
 import { createEmbedder } from "../../memory/embedder.ts";
 import { createMemory, type Memory } from "../../memory/memory.ts";
@@ -103,6 +104,9 @@ const OPTIONS = {
   "no-goal-header": { type: "boolean" },
   "no-subcall-cache": { type: "boolean" },
   trace: { type: "string" },
+  verify: { type: "boolean" },
+  "max-errors": { type: "string" },
+  compaction: { type: "string" },
   memory: { type: "string" },
   "memory-scope": { type: "string" },
   "memory-recall": { type: "string" },
@@ -171,6 +175,7 @@ function printResult(result: RunResult, io: CliIo, json: boolean): void {
         ...(result.error ? { error: result.error } : {}),
         ...(result.partialAnswer === undefined ? {} : { partialAnswer: result.partialAnswer }),
         ...(result.warnings ? { warnings: result.warnings } : {}),
+        ...(result.verification ? { verification: result.verification } : {}),
       }),
     );
     return;
@@ -180,6 +185,14 @@ function printResult(result: RunResult, io: CliIo, json: boolean): void {
     writeLine(io.stdout, typeof answer === "string" ? answer : JSON.stringify(answer, null, 2));
   }
   for (const warning of result.warnings ?? []) writeLine(io.stderr, `warning: ${warning}`);
+  if (result.verification) {
+    const { status, usage } = result.verification;
+    const tokens = (usage.inputTokens + usage.outputTokens).toLocaleString("en-US");
+    writeLine(
+      io.stderr,
+      `verification: ${status} · ${usage.calls} calls · ${tokens} tokens · ${formatCost({ costUsd: usage.costUsd, unpricedCalls: 0 })}`,
+    );
+  }
   const total = result.usage.total;
   writeLine(
     io.stderr,
@@ -205,6 +218,7 @@ async function readRunOptions(values: RunValues, io: CliIo) {
     Object.entries({
       maxIterations: positiveInteger("max-iterations", values["max-iterations"]),
       maxSubcalls: positiveInteger("max-subcalls", values["max-subcalls"]),
+      maxErrors: positiveInteger("max-errors", values["max-errors"]),
       maxDepth: positiveInteger("max-depth", values["max-depth"]),
       maxCostUsd: positiveNumber("max-cost", values["max-cost"]),
       maxTokens: positiveInteger("max-tokens", values["max-tokens"]),
@@ -260,6 +274,10 @@ async function readRunOptions(values: RunValues, io: CliIo) {
     });
   }
   const retries = values.retries === undefined ? undefined : nonNegativeInteger("retries", values.retries);
+  const compaction = values.compaction as CompactionMode | undefined;
+  if (compaction !== undefined && compaction !== "summary" && compaction !== "trim") {
+    throw new UsageError({ message: `--compaction must be summary or trim, got "${compaction}".` });
+  }
   const options: RLMOptions = {
     model,
     ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
@@ -283,6 +301,8 @@ async function readRunOptions(values: RunValues, io: CliIo) {
     ...(callTimeout === undefined ? {} : { callTimeoutMs: callTimeout * 1000 }),
     ...(retries === undefined ? {} : { maxRetries: retries }),
     promptStyle,
+    ...(values.verify ? { verify: true } : {}),
+    ...(compaction ? { compaction } : {}),
     goalHeader: values["no-goal-header"] !== true,
     subcallCache: values["no-subcall-cache"] !== true,
     ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
