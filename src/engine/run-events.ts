@@ -32,6 +32,8 @@ export interface IterationEndEvent extends RunEventBase {
   /** The root model's reply. */
   reply: string;
   usage: CallUsage;
+  /** True when the root call's tokens are not known (a converted log that does not record them): not 0. */
+  usageUnknown?: boolean;
   modelLatencyMs: number;
   cells: Array<{ code: string; output: string; error?: string; durationMs: number }>;
   durationMs: number;

@@ -127,6 +127,31 @@ describe("official logs as they come", () => {
     ]);
   });
 
+  it("marks an answer from the default-answer fallback as max_iterations, and root tokens as unknown", async () => {
+    const lines = [
+      { type: "metadata", root_model: "m", max_iterations: 2 },
+      {
+        ...iteration(1, "Task", null),
+        response: "```repl\nprint(1)\n```",
+        code_blocks: [{ code: "print(1)" }],
+      },
+      { ...iteration(2, "Task", "a guess"), response: "Still looking." },
+      { type: "metadata", root_model: "m", max_iterations: 2 },
+      iteration(1, "Other", null),
+      { ...iteration(2, "Other", "42"), response: "FINAL(42)" },
+    ];
+    const events = convertOfficialLog(lines as OfficialRecord[]);
+    const ends = events.filter((event) => event.type === "run-end");
+    expect(ends.map((event) => [event.status, event.answer])).toEqual([
+      ["max_iterations", "a guess"],
+      ["completed", "42"],
+    ]);
+    writeFileSync(join(root, "fallback.jsonl"), `${lines.map((line) => JSON.stringify(line)).join("\n")}\n`);
+    const shown = await runRlm(["trace", "show", "fallback.jsonl"], { cwd: root });
+    expect(shown.stdout).toContain("root tokens unknown");
+    expect(shown.stdout).not.toMatch(/root in 0 \/ out 0 tok/);
+  });
+
   it("refuses with exit 2 a file that is neither an rlmkit trace nor an official log, and a directory", async () => {
     writeFileSync(join(root, "other.jsonl"), '{"hello": "world"}\n');
     for (const target of ["other.jsonl", "."]) {

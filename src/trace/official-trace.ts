@@ -148,6 +148,23 @@ function completionsOf(iterations: OfficialIteration[]): OfficialIteration[][] {
   return completions;
 }
 
+/**
+ * Whether an iteration's final answer came from the official default-answer fallback: the run used all its
+ * turns, and neither the reply nor its code gave an answer (no FINAL, no `answer[...]`/`answer.` set).
+ */
+function isDefaultAnswer(
+  record: OfficialIteration,
+  turns: number,
+  maxIterations: number | null | undefined,
+): boolean {
+  if (typeof maxIterations !== "number" || turns < maxIterations) return false;
+  if ((record.iteration ?? turns) < maxIterations) return false;
+  const written = [record.response ?? "", ...(record.code_blocks ?? []).map((block) => block.code)].join(
+    "\n",
+  );
+  return !/\bFINAL(_VAR)?\s*\(|\banswer\s*(\[\s*["']content["']|\.content)/.test(written);
+}
+
 /** Converts an official log into rlmkit run events, so `rlm trace show` can display it: one run per completion. */
 export function convertOfficialLog(
   records: OfficialRecord[],
@@ -181,6 +198,7 @@ function convertCompletion(
     },
   ];
   let answer: string | null = null;
+  let fallback = false;
   let total = 0;
   iterations.forEach((record, index) => {
     const iteration = record.iteration ?? index + 1;
@@ -227,17 +245,24 @@ function convertCompletion(
       iteration,
       reply: record.response ?? "",
       usage: { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, costUsd: null },
+      // The official iteration record does not carry the root call's tokens: unknown, not zero.
+      usageUnknown: true,
       modelLatencyMs: 0,
       cells,
       durationMs,
     });
-    answer = officialFinalAnswer(record.final_answer) ?? answer;
+    const given = officialFinalAnswer(record.final_answer);
+    if (given !== null) {
+      answer = given;
+      fallback = isDefaultAnswer(record, iterations.length, metadata?.max_iterations);
+    }
   });
   events.push({
     type: "run-end",
     at: at(iterations.at(-1)),
     ...base,
-    status: answer === null ? "max_iterations" : "completed",
+    // An answer from the official default-answer fallback (asked for after the last turn) is not a completion.
+    status: answer === null || fallback ? "max_iterations" : "completed",
     answer,
     iterations: iterations.length,
     durationMs: total,

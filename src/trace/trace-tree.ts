@@ -72,6 +72,8 @@ interface Totals {
   input: number;
   output: number;
   costUsd: number | null;
+  /** Some root calls' tokens are not known: the figures are a lower bound. */
+  partial: boolean;
 }
 
 function runTotals(run: RunNode, runs: Map<string, RunNode>): Totals {
@@ -83,8 +85,10 @@ function runTotals(run: RunNode, runs: Map<string, RunNode>): Totals {
     output += usage.outputTokens;
     if (usage.costUsd !== null) costUsd = (costUsd ?? 0) + usage.costUsd;
   };
+  let partial = false;
   for (const { event, subcalls } of run.iterations) {
     add(event.usage);
+    partial ||= event.usageUnknown === true;
     for (const call of subcalls) if (call.kind === "llm_query") add(call.usage);
   }
   for (const call of run.loose) if (call.kind === "llm_query") add(call.usage);
@@ -94,9 +98,10 @@ function runTotals(run: RunNode, runs: Map<string, RunNode>): Totals {
       input += totals.input;
       output += totals.output;
       if (totals.costUsd !== null) costUsd = (costUsd ?? 0) + totals.costUsd;
+      partial ||= totals.partial;
     }
   }
-  return { input, output, costUsd };
+  return { input, output, costUsd, partial };
 }
 
 /** Renders a trace as a tree with tokens, cost and time per node. */
@@ -125,7 +130,7 @@ export function renderTraceTree(events: RunEvent[]): string {
       ? `${run.end.status} · ${run.end.iterations} iterations · ${seconds(run.end.durationMs)}`
       : "unfinished";
     lines.push(
-      `${lead}run ${run.start.runId.slice(0, 8)} (depth ${run.start.depth}) ${status} · ${tokens(totals.input, totals.output)} · ${cost(totals.costUsd)}`,
+      `${lead}run ${run.start.runId.slice(0, 8)} (depth ${run.start.depth}) ${status} · ${tokens(totals.input, totals.output)}${totals.partial ? " + root tokens unknown" : ""} · ${totals.partial ? "cost unknown" : cost(totals.costUsd)}`,
     );
     lines.push(`${prefix}  query: ${oneLine(run.start.query, 80)}`);
     for (const event of run.memory) {
@@ -141,7 +146,7 @@ export function renderTraceTree(events: RunEvent[]): string {
         const branch = last ? "└─ " : "├─ ";
         const inner = prefix + (last ? "   " : "│  ");
         lines.push(
-          `${prefix}${branch}iteration ${event.iteration} · ${seconds(event.durationMs)} · root ${tokens(event.usage.inputTokens, event.usage.outputTokens)} · ${cost(event.usage.costUsd)}`,
+          `${prefix}${branch}iteration ${event.iteration} · ${seconds(event.durationMs)} · root ${event.usageUnknown ? "tokens unknown" : `${tokens(event.usage.inputTokens, event.usage.outputTokens)} · ${cost(event.usage.costUsd)}`}`,
         );
         for (const cell of event.cells) {
           lines.push(
