@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { createMemory } from "../src/memory/memory.ts";
 import { openMemoryStore } from "../src/memory/open-memory-store.ts";
 import { ModelClient } from "../src/models/model-client.ts";
+import { mulberry32 } from "../src/shared/random.ts";
 import type { MemoryStore, NewMemoryItem } from "../src/spec/memory-store.ts";
 import { startScriptedServer } from "../src/test/scripted-server.ts";
 import { type Benchmark, type Measurement, timeIt } from "./harness.ts";
@@ -14,25 +15,29 @@ const SMALL = 1_000;
 const LARGE = 100_000;
 const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 
-/** A deterministic generator (mulberry32), so both stores hold the same kind of text. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Words with a Zipf-like spread (a few common, many rare), as in notes people write: the common ones appear in
  * a fixed share of items however many there are, the rare ones (names, ids) in a few.
  */
 function vocabulary(size: number): string[] {
-  const syllables = ["ka", "lo", "mi", "ra", "te", "no", "vu", "si", "de", "po", "an", "el", "or", "ub", "ix"];
-  const next = random(7);
+  const syllables = [
+    "ka",
+    "lo",
+    "mi",
+    "ra",
+    "te",
+    "no",
+    "vu",
+    "si",
+    "de",
+    "po",
+    "an",
+    "el",
+    "or",
+    "ub",
+    "ix",
+  ];
+  const next = mulberry32(7);
   return Array.from({ length: size }, () => {
     const parts = 2 + Math.floor(next() * 3);
     return Array.from({ length: parts }, () => syllables[Math.floor(next() * syllables.length)]).join("");
@@ -40,7 +45,7 @@ function vocabulary(size: number): string[] {
 }
 
 function episodes(count: number, words: string[], seed: number): NewMemoryItem[] {
-  const next = random(seed);
+  const next = mulberry32(seed);
   const pick = () => words[Math.floor(words.length * next() ** 2.5)] as string;
   return Array.from({ length: count }, (_, i) => ({
     kind: "episode" as const,
@@ -51,7 +56,7 @@ function episodes(count: number, words: string[], seed: number): NewMemoryItem[]
 
 /** Queries of three words taken from a random stored item: what a user looking for that note might type. */
 function queries(items: NewMemoryItem[], count: number): string[] {
-  const next = random(99);
+  const next = mulberry32(99);
   return Array.from({ length: count }, () => {
     const words = (items[Math.floor(next() * items.length)]?.text ?? "").split(" ").slice(2);
     return Array.from({ length: 3 }, () => words[Math.floor(next() * words.length)]).join(" ");
@@ -102,8 +107,16 @@ export const memoryBenchmark: Benchmark = {
 
       const calls = await consolidationCalls(join(dir, "consolidate.db"));
       return [
-        { name: `keyword search, ${SMALL.toLocaleString("en-US")} items (median)`, value: smallMs, unit: "ms" },
-        { name: `keyword search, ${LARGE.toLocaleString("en-US")} items (median)`, value: largeMs, unit: "ms" },
+        {
+          name: `keyword search, ${SMALL.toLocaleString("en-US")} items (median)`,
+          value: smallMs,
+          unit: "ms",
+        },
+        {
+          name: `keyword search, ${LARGE.toLocaleString("en-US")} items (median)`,
+          value: largeMs,
+          unit: "ms",
+        },
         {
           name: `keyword search at ${LARGE.toLocaleString("en-US")} vs ${SMALL.toLocaleString("en-US")} items`,
           value: largeMs / smallMs,

@@ -2,6 +2,7 @@ export * from "./bench/index.ts";
 export * from "./context/index.ts";
 export * from "./engine/index.ts";
 export * from "./errors/index.ts";
+export * from "./learning/index.ts";
 export * from "./memory/index.ts";
 export * from "./models/index.ts";
 export * from "./sandboxes/index.ts";

@@ -63,3 +63,24 @@ export function startRlm(args: string[], options: RlmProcessOptions = {}) {
 export async function until(ready: () => boolean): Promise<void> {
   while (!ready()) await new Promise((resolve) => setTimeout(resolve, 50));
 }
+
+/**
+ * Runs `rlm ARGS` through the CLI's entry function in this process (fast, for the many short commands of a
+ * test), with stdout and stderr captured; HOME is `home`, so nothing of the developer's is read or written.
+ */
+export async function runRlmHere(args: string[], home: string): Promise<RlmOutcome> {
+  const { PassThrough } = await import("node:stream");
+  const { runCli } = await import("../src/cli/run-cli.ts");
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = "";
+  let err = "";
+  stdout.on("data", (chunk) => {
+    out += chunk;
+  });
+  stderr.on("data", (chunk) => {
+    err += chunk;
+  });
+  const code = await runCli(args, { stdout, stderr, env: { ...RLM_ENV, HOME: home } });
+  return { code, stdout: out, stderr: err };
+}

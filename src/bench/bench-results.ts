@@ -40,6 +40,16 @@ export interface BenchRow {
   memoryOutputTokens?: number;
   memoryCostUsd?: number | null;
   memoryLatencyMs?: number;
+  /**
+   * `+learning` strategies: the learning after the task was scored (the playbook's reflector; the case bank makes
+   * no model call). Its tokens and cost are in the row's totals too; its time is not in `latencyMs`.
+   */
+  learningCalls?: number;
+  learningInputTokens?: number;
+  learningOutputTokens?: number;
+  /** Null when the reflector's price is unknown. */
+  learningCostUsd?: number | null;
+  learningLatencyMs?: number;
 }
 
 export interface BenchFile {

@@ -6,6 +6,7 @@ export { formatSize, parseSize } from "./sizes.ts";
 export type { BenchSuite, BenchTask } from "./suite.ts";
 export {
   babilongSuite,
+  learningStreamSuite,
   memorySessionsSuite,
   multihopSuite,
   oolongPairsSuite,

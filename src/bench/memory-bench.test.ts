@@ -149,7 +149,7 @@ describe("rlm bench --strategies rlm,rlm+memory on the memory suite", () => {
   });
 
   it("refuses +memory on a strategy without memory, with exit 2 and one line", async () => {
-    expect(parseBenchStrategy("rlm+memory")).toEqual({ base: "rlm", memory: true });
+    expect(parseBenchStrategy("rlm+memory")).toEqual({ base: "rlm", memory: true, learning: false });
     expect(() => parseBenchStrategy("nope+memory")).toThrow(/Unknown strategy "nope"/);
     const result = await runRlm([
       "bench",

@@ -1,18 +1,11 @@
+import { mulberry32 } from "../shared/random.ts";
 /** A small, fast, seeded PRNG (mulberry32): the same seed gives the same suite on every machine. */
 export class Random {
-  private state: number;
+  readonly next: () => number;
 
   constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  /** A float in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    /** A float in [0, 1). */
+    this.next = mulberry32(seed);
   }
 
   /** An integer in [min, max]. */

@@ -1,4 +1,5 @@
 import type { BenchRow } from "./bench-results.ts";
+import { renderLearningCurveMarkdown } from "./learning-curve.ts";
 import { formatSize } from "./sizes.ts";
 
 export interface GroupSummary {
@@ -83,5 +84,6 @@ export function renderMarkdown(
       );
     }
   }
-  return `${lines.join("\n")}\n`;
+  // Streams run in order (the learning suite, +learning strategies): their learning curves, after the tables.
+  return `${lines.join("\n")}\n${renderLearningCurveMarkdown(rows)}`;
 }

@@ -12,23 +12,30 @@ import type { BenchTask } from "./suite.ts";
 /** `rlm bench --strategies rlm+memory`: the RLM with a memory built from the task's history. */
 export const MEMORY_SUFFIX = "+memory";
 
-/** Strategies that take a memory (the memory is an RLM option). */
+/** `rlm bench --strategies rlm+learning`: the RLM learning over a stream of tasks (case bank and playbook). */
+export const LEARNING_SUFFIX = "+learning";
+
+/** Strategies that take a memory (the memory is an RLM option) or learners (RLMOptions.learners). */
 const WITH_MEMORY = ["rlm"];
 
-/** A `--strategies` entry: a strategy name, with `+memory` when the run gets a memory of the task's history. */
-export function parseBenchStrategy(name: string): { base: string; memory: boolean } {
-  if (!name.endsWith(MEMORY_SUFFIX)) {
+/**
+ * A `--strategies` entry: a strategy name, with `+memory` when the run gets a memory of the task's history, or
+ * `+learning` when the runs of a stream learn from each other (see task-learning.ts).
+ */
+export function parseBenchStrategy(name: string): { base: string; memory: boolean; learning: boolean } {
+  const suffix = [MEMORY_SUFFIX, LEARNING_SUFFIX].find((known) => name.endsWith(known));
+  if (suffix === undefined) {
     checkStrategyName(name);
-    return { base: name, memory: false };
+    return { base: name, memory: false, learning: false };
   }
-  const base = name.slice(0, -MEMORY_SUFFIX.length);
+  const base = name.slice(0, -suffix.length);
   checkStrategyName(base);
   if (!WITH_MEMORY.includes(base)) {
     throw new UsageError({
-      message: `"${name}": only ${WITH_MEMORY.map((known) => known + MEMORY_SUFFIX).join(", ")} takes a memory; ${base} has none.`,
+      message: `"${name}": only ${WITH_MEMORY.map((known) => known + suffix).join(", ")} takes ${suffix === MEMORY_SUFFIX ? "a memory" : "learners"}; ${base} has none.`,
     });
   }
-  return { base, memory: true };
+  return { base, memory: suffix === MEMORY_SUFFIX, learning: suffix === LEARNING_SUFFIX };
 }
 
 /**

@@ -5,32 +5,16 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { RLM_ENV, runRlm } from "../../test/rlm-process.ts";
+import { runRlm, runRlmHere } from "../../test/rlm-process.ts";
 import { startScriptedServer } from "../test/scripted-server.ts";
-import { runCli } from "./run-cli.ts";
 
 const root = mkdtempSync(join(tmpdir(), "rlmkit-memory-cli-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 let dbCount = 0;
 const freshDb = () => join(root, `memory-${++dbCount}.db`);
 
-/** `rlm ARGS` through the CLI's entry function in this process, with its output captured. */
-async function rlmHere(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (chunk) => {
-    out += chunk;
-  });
-  stderr.on("data", (chunk) => {
-    err += chunk;
-  });
-  const code = await runCli(args, { stdout, stderr, env: { ...RLM_ENV, HOME: root } });
-  return { code, stdout: out, stderr: err };
-}
+const rlmHere = (args: string[]) => runRlmHere(args, root);
 const memory = (db: string, args: string[]) => rlmHere(["memory", ...args, "--db", db]);
 const repl = (code: string) => `\`\`\`repl\n${code}\n\`\`\``;
 

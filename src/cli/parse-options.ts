@@ -44,6 +44,7 @@ const LIMIT_FLAGS: Record<string, string> = {
   maxTokens: "--max-tokens",
   timeoutMs: "--timeout (in ms)",
   concurrency: "--concurrency",
+  maxToolCalls: "--max-tool-calls",
   maxErrors: "--max-errors",
   cellTimeoutMs: "--cell-timeout (in ms)",
   memoryLimitMb: "--cell-memory",

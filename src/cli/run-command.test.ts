@@ -67,10 +67,12 @@ describe("rlm run", () => {
       "answer",
       "durationMs",
       "iterations",
+      "runId",
       "status",
       "subcalls",
       "usage",
     ]);
+    expect(output.runId).toMatch(/^[0-9a-f-]{36}$/);
 
     const trace = readFileSync(join(root, "run.jsonl"), "utf8");
     expect(trace.split("\n").filter(Boolean).length).toBeGreaterThan(5);

@@ -65,6 +65,14 @@ function aliasSetup(context: ContextInput, language: GuestLanguage): string {
 }
 
 /**
+ * The setup of a context in a session (RLM.session): only `context_0 = context`. There `context_1`, `context_2`...
+ * name the later contexts, so a document list gets no per-document aliases (its documents are `context[i]`).
+ */
+export function sessionAliasSetup(language: GuestLanguage): string {
+  return language === "python" ? "context_0 = context" : "globalThis.context_0 = context";
+}
+
+/**
  * Puts a context into a sandbox as `context`, with the host helpers `grep`, `chunk` and `count_tokens`.
  * A string, document list or JSON is copied in; a FileText stays on the host and the guest reads it on demand,
  * through reads that wait on the host's read budget and a grep that runs in a worker with a deadline.

@@ -16,9 +16,13 @@ function messageText(content: unknown): string {
   if (typeof content === "string") return content;
   if (Array.isArray(content)) {
     return content
-      .map((part) =>
-        typeof (part as { text?: unknown })?.text === "string" ? (part as { text: string }).text : "",
-      )
+      .map((part) => {
+        const { text, input, output } = (part ?? {}) as { text?: unknown; input?: unknown; output?: unknown };
+        if (typeof text === "string") return text;
+        // A tool call's input and a tool result's output are sent as JSON.
+        const data = input ?? output;
+        return data === undefined ? "" : (JSON.stringify(data) ?? "");
+      })
       .join("");
   }
   return "";
@@ -30,10 +34,13 @@ function messageText(content: unknown): string {
  * to count in full counts as its UTF-8 bytes (byte-level tokenizers never make more tokens than bytes), never as
  * a sampled estimate, which text built to fool the samples could push far under the truth.
  */
-export function estimateInputTokens(request: Pick<ModelRequest, "system" | "messages" | "prompt">): number {
+export function estimateInputTokens(
+  request: Pick<ModelRequest, "system" | "messages" | "prompt" | "tools">,
+): number {
   const texts = [
     request.system ?? "",
     request.prompt ?? "",
+    request.tools === undefined ? "" : JSON.stringify(request.tools),
     ...(request.messages ?? []).map((m) => messageText(m.content)),
   ];
   let tokens = PER_REQUEST_TOKENS;

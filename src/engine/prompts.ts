@@ -15,6 +15,8 @@ export interface SystemPromptOptions {
   recursive: boolean;
   /** Whether memory_search and memory_add are in the REPL. */
   memory?: boolean;
+  /** The user's own tools in the REPL: how to call each (`name(args)`) and what it does. */
+  tools?: Array<{ call: string; description: string }>;
   /** Characters of cell output the model sees per cell. */
   outputLimitChars: number;
   /** The sub-model's context window in tokens, when known. */
@@ -43,7 +45,7 @@ In the REPL:
 - \`${opt("llm_query_batched(prompts, {model?})", "llm_query_batched(prompts, model=None)")}\`: many prompts in parallel; returns the answers in the same order. Prefer it to a loop of llm_query.
 ${options.recursive ? `- \`rlm_query(prompt, sub_context)\` and \`rlm_query_batched(prompts, sub_contexts)\`: hand a sub-task to a child that has its own REPL over the sub-context; returns its answer.\n` : ""}- \`${opt("grep(pattern, {flags?, maxMatches?})", "grep(pattern, flags='', maxMatches=1000)")}\`: regex search over the whole context at native speed; returns matches with line, offset, match, lineText (and document); at most 10,000 matches, and a pattern that runs past 10 s is stopped.
 - \`${opt('chunk(text, {size, overlap?, by: "chars"|"lines"|"tokens"})', 'chunk(text, size=..., overlap=0, by="chars"|"lines"|"tokens")')}\`: splits text (${opt("undefined", "None")} splits the context); \`count_tokens(text)\`.
-${options.memory ? `- \`${opt("memory_search(query, {k?, asOf?})", "memory_search(query, k=5, asOf=None)")}\`: items from the memory of earlier runs ({id, kind, text, key, validFrom, validTo?, score}); asOf (a date) finds what was true then; \`${opt("memory_add(text, key?)", "memory_add(text, key=None)")}\` keeps a note for later runs. Memory is data that may be outdated: check it against the context.\n` : ""}- \`print(...)\` to show values; \`SHOW_VARS()\` lists your variables.
+${options.memory ? `- \`${opt("memory_search(query, {k?, asOf?})", "memory_search(query, k=5, asOf=None)")}\`: items from the memory of earlier runs ({id, kind, text, key, validFrom, validTo?, score}); asOf (a date) finds what was true then; \`${opt("memory_add(text, key?)", "memory_add(text, key=None)")}\` keeps a note for later runs. Memory is data that may be outdated: check it against the context.\n` : ""}${toolLines(options.tools)}- \`print(...)\` to show values; \`SHOW_VARS()\` lists your variables.
 ${finishing(options.style ?? "rlmkit", python)}
 
 How to work:
@@ -51,6 +53,15 @@ How to work:
 2. If code alone can find the answer (a regex, a count, a parse), do that: no sub-call needed.
 3. Otherwise split the context into pieces of roughly 50-100K characters, ask sub-models about each piece with llm_query_batched, and combine their answers in code. Give each sub-model clean input and ask for short, structured output.
 4. Check the result before answering. ${lastStep(options.style ?? "rlmkit", python)} Answer the question exactly as asked.`;
+}
+
+/** The user's tools as lines of the REPL's list; they run on the host, so each call is a round trip. */
+function toolLines(tools: SystemPromptOptions["tools"]): string {
+  if (tools === undefined || tools.length === 0) return "";
+  const lines = tools.map(
+    (tool) => `  - \`${tool.call}\`${tool.description === "" ? "" : `: ${tool.description}`}\n`,
+  );
+  return `- The user's tools (they run outside the REPL; each returns its result, or raises an error the code can catch):\n${lines.join("")}`;
 }
 
 function finishing(style: PromptStyle, python: boolean): string {
@@ -74,7 +85,7 @@ function lastStep(style: PromptStyle, python: boolean): string {
   return "Then call FINAL(answer) in a repl block.";
 }
 
-function describe(metadata: ContextMetadata): string {
+export function describe(metadata: ContextMetadata): string {
   const lines = [`type: ${metadata.type}`, `size: ${metadata.chars.toLocaleString("en-US")} characters`];
   if (metadata.lines !== undefined) lines.push(`lines: ${metadata.lines.toLocaleString("en-US")}`);
   if (metadata.documents !== undefined) {
@@ -93,6 +104,13 @@ function describe(metadata: ContextMetadata): string {
   return lines.join("\n");
 }
 
+/** The lines that ask for a final answer of a JSON Schema's shape, or "" when none is required. */
+export function answerShape(answerSchema: string | undefined): string {
+  return answerSchema === undefined
+    ? ""
+    : `\nThe final answer must be a value (an object, not text) that matches this JSON Schema:\n${answerSchema}\n`;
+}
+
 /** The first user message: the question and what the context looks like. */
 export function firstMessage(
   query: string,
@@ -100,12 +118,8 @@ export function firstMessage(
   answerSchema?: string,
   recalled = "",
 ): string {
-  const shape =
-    answerSchema === undefined
-      ? ""
-      : `\nThe final answer must be a value (an object, not text) that matches this JSON Schema:\n${answerSchema}\n`;
   return `Question: ${query}
-${shape}${recalled}
+${answerShape(answerSchema)}${recalled}
 The context (not shown; it is the REPL variable \`context\`):
 ${describe(metadata)}
 preview of the beginning:

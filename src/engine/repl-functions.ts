@@ -9,6 +9,7 @@ import type { Budget } from "./budget.ts";
 import { BudgetRefusal, meteredGenerate } from "./metered-call.ts";
 import { goalHeader } from "./prompts.ts";
 import type { RunEvent } from "./run-events.ts";
+import type { ToolLoop } from "./sub-tools.ts";
 import { withSubcallEvents } from "./subcall-events.ts";
 
 /** What the REPL functions of one run need from the run. */
@@ -34,6 +35,8 @@ export interface ReplFunctionsContext {
   signal: () => AbortSignal;
   /** Registers a sub-call in flight, so the run waits for it to settle (and books its cost) before it ends. */
   track: (work: Promise<unknown>) => void;
+  /** With sub-tools: sends an llm_query prompt through the tool loop (several metered calls) instead of one call. */
+  toolLoop?: ToolLoop;
   /** Starts a child run (depth + 1) and resolves to its answer as text; undefined at the depth limit. */
   runChild?: (
     prompt: string,
@@ -125,6 +128,10 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
     if (refusal !== undefined) return `[llm_query not sent: ${refusal}]`;
     const pending = run.semaphore.run(() =>
       withSubcallEvents(run.emit, identity, async () => {
+        if (run.toolLoop !== undefined) {
+          const looped = await run.toolLoop(client, prompt, run.signal(), identity.callId);
+          return { value: looped.text, usage: looped.usage };
+        }
         const response = await meteredGenerate(
           run.budget,
           client,

@@ -18,16 +18,28 @@ import { limitOutput } from "../sandboxes/output-limit.ts";
 import { Semaphore } from "../shared/semaphore.ts";
 import type { CellResult, Sandbox, SandboxLimits, SandboxSession } from "../spec/sandbox.ts";
 import type { StandardSchemaV1 } from "../spec/standard-schema.ts";
+import type { Tools } from "../spec/tool.ts";
 import { answerText } from "./answer-text.ts";
 import { Budget } from "./budget.ts";
 import { compactHistory } from "./compact-history.ts";
 import { BudgetRefusal, meteredGenerate, requirePrices } from "./metered-call.ts";
 import { extractCodeBlocks, findProseFinal, proseOf } from "./parse-reply.ts";
+import { type PrivacyOptions, PrivacyPolicy, type PrivacySession } from "./privacy/privacy.ts";
 import { firstMessage, lastCallMessage, nudge, type PromptStyle, systemPrompt } from "./prompts.ts";
 import { createReplFunctions } from "./repl-functions.ts";
+import { RLMSession, type SessionOptions, type SessionRepl } from "./rlm-session.ts";
 import type { IterationEndEvent, MemoryEvent, RunEvent, RunEventListener } from "./run-events.ts";
+import type { RunLearner } from "./run-learner.ts";
 import { DEFAULT_RUN_LIMITS, type RunLimits, validateLimits } from "./run-limits.ts";
-import { DEFAULT_RECALL, memoryFunctions, recall, recalledBlock, storeRun } from "./run-memory.ts";
+import {
+  DEFAULT_RECALL,
+  type MemoryUse,
+  memoryFunctions,
+  recall,
+  recalledBlock,
+  storeRun,
+} from "./run-memory.ts";
+import { bindRunTools, prepareRunTools, type RunToolSet, toolPromptEntries } from "./run-tools.ts";
 import {
   COMPACTION_HISTORY,
   type CompactionMode,
@@ -99,6 +111,8 @@ export interface RLMOptions {
   memory?: Memory;
   /** Items recalled into the first message (default 5; 0 recalls nothing). */
   memoryRecall?: number;
+  /** Learn from runs (case bank, playbook): each adds to the first message and hears how the run ended. */
+  learners?: RunLearner[];
   /**
    * When the root conversation nears the root model's window: "summary" (default) asks the model for a summary
    * and restarts from it, keeping the earlier messages in the REPL as `compaction_history`; "trim" only
@@ -107,6 +121,25 @@ export interface RLMOptions {
   compaction?: CompactionMode;
   /** Before a final answer is accepted, a verification turn checks it against the context with code. */
   verify?: boolean;
+  /**
+   * The user's own functions in the REPL, by name: `{ lookup_price: { description, parameters?, execute } }` (an
+   * AI SDK `tool()` as it is). Listed in the system prompt; each call runs on the host with copies in and out,
+   * a time limit, the cell's cancellation, `limits.maxToolCalls`, and tool-start / tool-end events.
+   */
+  tools?: Tools;
+  /** Tools the sub-models of llm_query may call, through the models' own tool calls (the official custom_sub_tools). */
+  subTools?: Tools;
+  /** Time one tool call may take, in ms (default 60,000). */
+  toolTimeoutMs?: number;
+  /** Model calls one llm_query may make when there are sub-tools (default 8). */
+  subToolSteps?: number;
+  /**
+   * Privacy mode (`{ mode: "local" }`): raw context goes only to local models. The sub-model, named models and the
+   * memory's embedder must be local (else a ConfigError here); everything sent to a model that is not local (the
+   * root, when hosted) is redacted first and written to the audit (`onAudit`, `privacy-audit` events), and the
+   * context's preview is withheld from it. See privacy/privacy.ts.
+   */
+  privacy?: PrivacyOptions;
   onEvent?: RunEventListener;
 }
 
@@ -137,6 +170,8 @@ export interface RunResult {
   warnings?: string[];
   /** With `verify`: whether the answer held when checked against the context. */
   verification?: Verification;
+  /** The root run's id: what `rlm feedback RUN_ID` and `feedback(runId, reward)` take. */
+  runId?: string;
 }
 
 /** What all runs of one tree share. */
@@ -150,11 +185,17 @@ interface RunTree {
   listeners: RunEventListener[];
   /** Notes for RunResult.warnings beside the budget's (a memory that could not be written). */
   warnings: string[];
+  /** memory_add and memory_search calls of the whole tree, against their allowances. */
+  memoryUse: MemoryUse;
+  /** Privacy mode: the tree's redaction (stable placeholders across its runs) and audit. */
+  privacy?: PrivacySession;
 }
 
 interface RunOutcome {
   answer: unknown;
   status: RunStatus;
+  /** Set by runNode: the id of the run this outcome is of. */
+  runId?: string;
   iterations: number;
   /** What this run and its children spent. */
   usage?: CallUsage;
@@ -255,6 +296,8 @@ export class RLM {
   private readonly named: Record<string, ModelClient>;
   private readonly sandbox: Sandbox;
   private readonly limits: RunLimits & typeof DEFAULT_RUN_LIMITS;
+  private readonly tools: RunToolSet;
+  private readonly privacy: PrivacyPolicy | undefined;
 
   /** Throws a UsageError for invalid limits and a ConfigError for a cost limit over a model of unknown price. */
   constructor(options: RLMOptions) {
@@ -278,6 +321,17 @@ export class RLM {
       ]),
     );
     this.sandbox = options.sandbox ?? createIsolatedVmSandbox();
+    this.tools = prepareRunTools(options, this.sandbox.language);
+    this.privacy =
+      options.privacy === undefined
+        ? undefined
+        : new PrivacyPolicy(options.privacy, {
+            root: this.root,
+            sub: this.sub,
+            named: this.named,
+            ...(options.memory?.embedder ? { embedder: options.memory.embedder.label } : {}),
+            connections: options,
+          });
     this.limits = { ...DEFAULT_RUN_LIMITS, ...options.limits };
     if (this.limits.maxCostUsd !== undefined)
       requirePrices([this.root, this.sub, ...Object.values(this.named)]);
@@ -311,10 +365,24 @@ export class RLM {
     return this.runWith(request, []);
   }
 
-  private async runWith(request: RunRequest, listeners: RunEventListener[]): Promise<RunResult> {
+  /** A conversation whose REPL lives across questions: `session.ask({ query, context? })` (see RLMSession). */
+  session(options: SessionOptions = {}): RLMSession {
+    return new RLMSession(this, this.sandbox, options);
+  }
+
+  /** @internal One turn of an RLMSession: a run whose REPL the session opens once and keeps open. */
+  runTurn(request: RunRequest, repl: SessionRepl): Promise<RunResult> {
+    return this.runWith(request, [], repl);
+  }
+
+  private async runWith(
+    request: RunRequest,
+    listeners: RunEventListener[],
+    repl?: SessionRepl,
+  ): Promise<RunResult> {
     const started = performance.now();
     try {
-      return await this.runTree(request, listeners, started);
+      return await this.runTree(request, listeners, started, repl);
     } catch (error) {
       // run() never rejects: whatever escaped becomes a failed result.
       return {
@@ -335,6 +403,7 @@ export class RLM {
     request: RunRequest,
     listeners: RunEventListener[],
     started: number,
+    repl?: SessionRepl,
   ): Promise<RunResult> {
     const tree: RunTree = {
       budget: new Budget(this.limits, request.signal),
@@ -344,8 +413,10 @@ export class RLM {
       events: [],
       listeners: this.options.onEvent ? [this.options.onEvent, ...listeners] : listeners,
       warnings: [],
+      memoryUse: { adds: 0, searches: 0 },
+      ...(this.privacy ? { privacy: this.privacy.session((event) => this.emit(tree, event)) } : {}),
     };
-    const outcome = await this.runNode(request, tree, 0, undefined, undefined, undefined, undefined);
+    const outcome = await this.runNode(request, tree, 0, undefined, undefined, undefined, undefined, repl);
     const { budget } = tree;
     const warnings = [...budget.notes(), ...tree.warnings];
     return {
@@ -361,6 +432,7 @@ export class RLM {
       ...(outcome.partialAnswer === undefined ? {} : { partialAnswer: outcome.partialAnswer }),
       ...(warnings.length === 0 ? {} : { warnings }),
       ...(outcome.verification ? { verification: outcome.verification } : {}),
+      ...(outcome.runId ? { runId: outcome.runId } : {}),
     };
   }
 
@@ -403,6 +475,8 @@ export class RLM {
     parentCallId: string | undefined,
     parentAccount: ((usage: CallUsage) => void) | undefined,
     parentSignal: AbortSignal | undefined,
+    /** A session's REPL: opened through it instead of the sandbox, and left open at the end. */
+    repl?: SessionRepl,
   ): Promise<RunOutcome> {
     const runId = randomUUID();
     // Ends this run's sub-calls (and child runs) still in flight when it finishes, e.g. after FINAL.
@@ -448,7 +522,7 @@ export class RLM {
       contextChars: metadata.chars,
     });
     const finish = (ended: RunOutcome): RunOutcome => {
-      const outcome = { ...ended, usage: spent };
+      const outcome = { ...ended, usage: spent, runId };
       this.emit(tree, {
         type: "run-end",
         at: Date.now(),
@@ -471,10 +545,24 @@ export class RLM {
             await recall(memory, request.query, this.options.memoryRecall ?? DEFAULT_RECALL, emitMemory),
           )
         : "";
+    const learners = depth === 0 ? (this.options.learners ?? []) : [];
+    const learned = (
+      await Promise.all(
+        learners.map((learner) => learner.prepare({ runId, query: request.query, signal }).catch(() => "")),
+      )
+    ).join("");
     const recursive = depth + 1 < this.limits.maxDepth;
     const windowOf = (client: ModelClient) =>
       contextWindowOf(client.resolved.provider, client.resolved.modelId, this.options.contextWindows);
     const bindings = bindContext(request.context, this.sandbox.language);
+    const userTools = bindRunTools(this.tools, {
+      ...base,
+      budget,
+      emit: (event) => this.emit(tree, event),
+      record,
+      inFlight,
+      signal: () => cellScope.signal,
+    });
     const replFunctions = createReplFunctions({
       query: request.query,
       runId,
@@ -497,6 +585,7 @@ export class RLM {
           () => inFlight.delete(work),
         );
       },
+      ...(userTools.toolLoop ? { toolLoop: userTools.toolLoop } : {}),
       ...(recursive
         ? {
             runChild: async (prompt: string, subContext: unknown, callId: string) => {
@@ -539,13 +628,23 @@ export class RLM {
     // The context goes into the sandbox while the first root call is in flight: with a real model its reply
     // takes seconds, which hides the loading. A sandbox that fails to start ends the run (and that call) at once.
     let sessionError: string | undefined;
-    const sessionReady: Promise<SandboxSession | undefined> = this.sandbox
+    const sessionReady: Promise<SandboxSession | undefined> = (repl ?? this.sandbox)
       .create({
         globals: bindings.globals,
         hostFunctions: {
+          ...userTools.hostFunctions,
           ...bindings.hostFunctions,
           ...replFunctions,
-          ...(memory ? memoryFunctions(memory, runId, emitMemory) : {}),
+          ...(memory
+            ? memoryFunctions({
+                memory,
+                runId,
+                emit: emitMemory,
+                use: tree.memoryUse,
+                signal: () => cellScope.signal,
+                slot: (work) => tree.semaphore.run(work),
+              })
+            : {}),
         },
         setupCode: bindings.setupCode,
         limits: this.options.sandboxLimits,
@@ -567,7 +666,8 @@ export class RLM {
         record,
         signal,
         cellScope,
-        recalled,
+        recalled + learned,
+        repl,
       );
       // Sub-calls the code left running are cancelled and waited for, so their cost and events are in the result.
       ending.abort();
@@ -586,6 +686,22 @@ export class RLM {
         );
         if (failure) tree.warnings.push(failure);
       }
+      for (const learner of learners) {
+        const failure = await learner
+          .finish({
+            runId,
+            query: request.query,
+            answer: outcome.answer,
+            status: sessionError === undefined ? outcome.status : "failed",
+            ...(outcome.error === undefined ? {} : { error: outcome.error }),
+            iterations: outcome.iterations,
+            usage: tree.budget.total,
+            model: this.root.label,
+            events: tree.events,
+          })
+          .catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
+        if (failure) tree.warnings.push(`${learner.name}: ${failure}`);
+      }
       if (sessionError !== undefined) {
         return finish({
           answer: null,
@@ -597,7 +713,7 @@ export class RLM {
       return finish(outcome);
     } finally {
       ending.abort();
-      void sessionReady.then((session) => session?.dispose());
+      if (repl === undefined) void sessionReady.then((session) => session?.dispose());
       bindings.dispose();
     }
   }
@@ -613,14 +729,18 @@ export class RLM {
     signal: AbortSignal,
     cellScope: CellScope,
     recalled: string,
+    repl?: SessionRepl,
   ): Promise<RunOutcome> {
     const { budget } = tree;
+    // Privacy mode: requests to a root model that is not local are redacted and audited first.
+    const rootClient = tree.privacy?.guard(this.root, base) ?? this.root;
     const outputLimit = this.options.sandboxLimits?.outputLimitChars ?? DEFAULT_LIMITS.outputLimitChars;
     const system = systemPrompt({
       style: this.options.promptStyle ?? "rlmkit",
       language: this.sandbox.language,
       recursive,
       memory: this.options.memory !== undefined,
+      tools: toolPromptEntries(this.tools),
       outputLimitChars: outputLimit,
       subModelWindowTokens: contextWindowOf(
         this.sub.resolved.provider,
@@ -629,7 +749,22 @@ export class RLM {
       ),
     });
     const messages: ModelMessage[] = [
-      { role: "user", content: firstMessage(request.query, metadata, schemaText(request.schema), recalled) },
+      {
+        role: "user",
+        content: repl
+          ? repl.firstMessage(
+              request.query,
+              schemaText(request.schema),
+              recalled,
+              (shown) => tree.privacy?.metadataFor(this.root, shown) ?? shown,
+            )
+          : firstMessage(
+              request.query,
+              tree.privacy?.metadataFor(this.root, metadata) ?? metadata,
+              schemaText(request.schema),
+              recalled,
+            ),
+      },
     ];
     // About 3 characters a token, with a quarter of the window left for the reply.
     const rootWindowChars =
@@ -666,7 +801,7 @@ export class RLM {
           { role: "user" as const, content: summaryRequest() },
         ];
         summary = (
-          await meteredGenerate(budget, this.root, { system, messages: asked, signal }, record)
+          await meteredGenerate(budget, rootClient, { system, messages: asked, signal }, record)
         ).text.trim();
       } catch {
         return; // The outputs are trimmed instead (compactHistory), as without summary compaction.
@@ -697,7 +832,7 @@ export class RLM {
       try {
         await summarize(iterations + 1);
         const conversation = compactHistory(messages, room);
-        return await meteredGenerate(budget, this.root, { system, messages: conversation, signal }, record);
+        return await meteredGenerate(budget, rootClient, { system, messages: conversation, signal }, record);
       } catch (error) {
         const early = stopped(iterations);
         if (early) return early;

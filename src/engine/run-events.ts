@@ -125,6 +125,20 @@ export interface ToolEndEvent extends RunEventBase {
   error?: string;
 }
 
+/**
+ * Privacy mode: one request to a model that is not local, written before it was sent. Sizes and counts only,
+ * never a value.
+ */
+export interface PrivacyAuditEvent extends RunEventBase {
+  type: "privacy-audit";
+  /** `provider:modelId`. */
+  model: string;
+  /** Characters sent, after redaction. */
+  chars: number;
+  /** Values replaced in this request, by kind (email, phone, card, account, key, ip, custom). */
+  redactions: Partial<Record<string, number>>;
+}
+
 export type RunEvent =
   | RunStartEvent
   | IterationStartEvent
@@ -136,6 +150,7 @@ export type RunEvent =
   | CompactionEvent
   | VerificationEvent
   | ToolStartEvent
-  | ToolEndEvent;
+  | ToolEndEvent
+  | PrivacyAuditEvent;
 
 export type RunEventListener = (event: RunEvent) => void;

@@ -18,8 +18,10 @@ export interface RunLimits {
   maxCostUsd?: number;
   /** Wall time of the whole run in ms (default none). */
   timeoutMs?: number;
-  /** Sub-calls in flight at once across the run tree (default 16). */
+  /** Sub-calls in flight at once across the run tree (default 16); user tool calls get as many slots of their own. */
   concurrency?: number;
+  /** Calls of the user's tools (`tools`, `subTools`) over the run tree (default 1,000); past it a call is an error. */
+  maxToolCalls?: number;
   /** Stop a run after this many cells in a row that raise an error (default none). */
   maxErrors?: number;
 }
@@ -47,6 +49,7 @@ const RUN_BOUNDS: Record<keyof RunLimits, Bound> = {
   maxCostUsd: { integer: false, min: Number.MIN_VALUE, max: 1e9 },
   timeoutMs: { integer: false, min: 1, max: MAX_TIMER_MS },
   concurrency: { integer: true, min: 1, max: 1_024 },
+  maxToolCalls: { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER },
   maxErrors: { integer: true, min: 1, max: 100_000 },
 };
 

@@ -1,3 +1,4 @@
+import { jsonObjectOf } from "../shared/json-reply.ts";
 import type { MemoryItem } from "../spec/memory-store.ts";
 
 /** What consolidation asks of the model, and how its reply is read. Our own words, kept short. */
@@ -65,19 +66,10 @@ const MAX_FACT_CHARS = 4000;
 
 /** The model's reply as facts and summaries, or a short reason why it cannot be used. Never throws. */
 export function parseConsolidation(reply: string): Consolidation | string {
-  const start = reply.indexOf("{");
-  const end = reply.lastIndexOf("}");
-  if (start < 0 || end < start) return "no JSON object in the reply";
-  let value: unknown;
-  try {
-    value = JSON.parse(reply.slice(start, end + 1));
-  } catch (error) {
-    return `the JSON does not parse (${(error as Error).message})`;
-  }
-  if (typeof value !== "object" || value === null || !Array.isArray((value as { facts?: unknown }).facts)) {
-    return 'the JSON has no "facts" list';
-  }
-  const { facts, summaries } = value as { facts: unknown[]; summaries?: unknown };
+  const parsed = jsonObjectOf(reply);
+  if (typeof parsed === "string") return parsed;
+  const { facts, summaries } = parsed.value as { facts?: unknown; summaries?: unknown };
+  if (!Array.isArray(facts)) return 'the JSON has no "facts" list';
   const out: Consolidation = { facts: [], summaries: [] };
   const seen = new Set<string>();
   for (const fact of facts) {

@@ -21,6 +21,8 @@ export interface AddOptions {
   key?: string;
   source?: string[];
   metadata?: Record<string, unknown>;
+  /** Ends the embedding call (when an embedder is configured) and refuses the write once aborted. */
+  signal?: AbortSignal;
 }
 
 export interface RetrieveOptions {
@@ -31,6 +33,8 @@ export interface RetrieveOptions {
   kinds?: MemoryKind[];
   /** Search the past: only items valid at that time (superseded ones included). */
   asOf?: string | Date;
+  /** Ends the query's embedding call, if any. */
+  signal?: AbortSignal;
 }
 
 /** How a hit scored: each part in [0, 1], and their weighted sum. */
@@ -76,12 +80,15 @@ export class Memory {
 
   /** Stores an episode. No model call (an embedding, when an embedder is configured). */
   async add(text: string, options: AddOptions = {}): Promise<MemoryItem> {
-    return this.#insertOne({ kind: "episode", text, ...this.#common(options) });
+    return this.#insertOne({ kind: "episode", text, ...this.#common(options) }, options.signal);
   }
 
   /** Stores a fact; a current fact with the same key and scope is superseded by it (kept in history). */
   async remember(fact: string, options: AddOptions & { key: string }): Promise<MemoryItem> {
-    return this.#insertOne({ kind: "fact", text: fact, supersedeSameKey: true, ...this.#common(options) });
+    return this.#insertOne(
+      { kind: "fact", text: fact, supersedeSameKey: true, ...this.#common(options) },
+      options.signal,
+    );
   }
 
   /** Stores many items in one transaction, embedding them first when an embedder is configured. */
@@ -97,11 +104,12 @@ export class Memory {
         item.embedding = vectors[index];
       });
     }
+    options.signal?.throwIfAborted();
     return this.store.insert(items.map((item) => ({ scope: this.scope, ...item })));
   }
 
-  async #insertOne(item: NewMemoryItem): Promise<MemoryItem> {
-    const [stored] = await this.insert([item]);
+  async #insertOne(item: NewMemoryItem, signal?: AbortSignal): Promise<MemoryItem> {
+    const [stored] = await this.insert([item], signal ? { signal } : {});
     return stored as MemoryItem;
   }
 
@@ -119,7 +127,11 @@ export class Memory {
     const k = Math.max(1, Math.min(options.k ?? 5, 200));
     const asOf = options.asOf === undefined ? undefined : new Date(options.asOf).toISOString();
     const embedder = this.#options.embedder;
-    const embedding = embedder && query.trim() !== "" ? (await embedder.embed([query]))[0] : undefined;
+    const embedding =
+      embedder && query.trim() !== ""
+        ? (await embedder.embed([query], options.signal ? { signal: options.signal } : {}))[0]
+        : undefined;
+    options.signal?.throwIfAborted();
     const candidates = await this.store.search({
       text: query,
       ...(embedding ? { embedding } : {}),

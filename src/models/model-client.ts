@@ -1,7 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { APICallError } from "@ai-sdk/provider";
-import { generateText, type LanguageModelUsage, type ModelMessage, streamText } from "ai";
+import {
+  generateText,
+  jsonSchema,
+  type LanguageModelUsage,
+  type ModelMessage,
+  streamText,
+  type ToolSet,
+  tool,
+} from "ai";
 import { ModelCallError } from "../errors/model-call-error.ts";
 import type { ModelCallEvent, ModelCallListener } from "./model-events.ts";
 import type { ModelSettings } from "./model-settings.ts";
@@ -38,6 +46,25 @@ export interface ModelRequest {
   signal?: AbortSignal;
   /** Streams the reply: called with each piece of text as it arrives. */
   onTextDelta?: (delta: string) => void;
+  /**
+   * Tools the model may call, by name (JSON Schema of their input). The call does not run them: the reply's
+   * `toolCalls` and `responseMessages` say what the model asked for. Such calls skip the response cache.
+   */
+  tools?: Record<string, ToolDefinition>;
+}
+
+/** A tool as a model is told of it. */
+export interface ToolDefinition {
+  description: string;
+  /** JSON Schema of the tool's input (an object). */
+  parameters: Record<string, unknown>;
+}
+
+/** A tool call the model asked for. */
+export interface ModelToolCall {
+  id: string;
+  name: string;
+  input: unknown;
 }
 
 export interface ModelResponse {
@@ -49,12 +76,18 @@ export interface ModelResponse {
   cached: boolean;
   /** `provider:modelId`. */
   model: string;
+  /** With `tools`: the tool calls the model asked for (none when it answered). */
+  toolCalls?: ModelToolCall[];
+  /** With `tools`: the messages of this reply, to add to the conversation before the tool results. */
+  responseMessages?: ModelMessage[];
 }
 
 interface AttemptResult {
   text: string;
   usage: LanguageModelUsage;
   finishReason: string;
+  toolCalls?: ModelToolCall[];
+  responseMessages?: ModelMessage[];
 }
 
 const DEFAULT_TIMEOUT_MS = 600_000;
@@ -144,6 +177,26 @@ export class ModelClient {
     };
     const input =
       request.messages !== undefined ? { messages: request.messages } : { prompt: request.prompt ?? "" };
+    if (request.tools !== undefined) {
+      const tools: ToolSet = Object.fromEntries(
+        Object.entries(request.tools).map(([name, definition]) => [
+          name,
+          tool({ description: definition.description, inputSchema: jsonSchema(definition.parameters) }),
+        ]),
+      );
+      const result = await generateText({ ...common, ...input, tools });
+      return {
+        text: result.text,
+        usage: result.usage,
+        finishReason: result.finishReason,
+        toolCalls: result.toolCalls.map((call) => ({
+          id: call.toolCallId,
+          name: call.toolName,
+          input: call.input,
+        })),
+        responseMessages: result.responseMessages,
+      };
+    }
     if (request.onTextDelta === undefined) {
       const result = await generateText({ ...common, ...input });
       return { text: result.text, usage: result.usage, finishReason: result.finishReason };
@@ -183,7 +236,7 @@ export class ModelClient {
       error?: string;
     }) => this.emit({ type: "call-end", callId, model, latencyMs: performance.now() - started, ...fields });
 
-    const key = this.cache ? this.cacheKey(request) : undefined;
+    const key = this.cache && request.tools === undefined ? this.cacheKey(request) : undefined;
     const hit = key === undefined ? undefined : this.cache?.get(key);
     if (hit !== undefined) {
       request.onTextDelta?.(hit.text);
@@ -206,6 +259,8 @@ export class ModelClient {
           attempts: attempt,
           cached: false,
           model,
+          ...(result.toolCalls ? { toolCalls: result.toolCalls } : {}),
+          ...(result.responseMessages ? { responseMessages: result.responseMessages } : {}),
         };
       } catch (caught) {
         const failure = this.classify(caught, attempt, request.signal, timeout);

@@ -21,3 +21,4 @@ export type {
   VariableInfo,
 } from "./sandbox.ts";
 export type { StandardSchemaResult, StandardSchemaV1 } from "./standard-schema.ts";
+export type { Tool, ToolCallOptions, ToolParameters, Tools } from "./tool.ts";

@@ -37,6 +37,9 @@ export function checkStrategyName(name: string): void {
 /** Throws for an unknown name, invalid limits, or a cost limit over a model of unknown price. */
 export function resolveStrategy(name: string, options: RLMOptions): Strategy {
   checkStrategyName(name);
+  if (options.privacy !== undefined && name !== "rlm") {
+    throw new ConfigError({ message: `Privacy mode works with the rlm strategy, not ${name}.` });
+  }
   checkStrategyOptions(options);
   return STRATEGIES[name as StrategyName](options);
 }

@@ -18,6 +18,8 @@ export type ScriptedReply =
       delayMs?: number;
       /** Throw this instead of replying. */
       error?: Error | string;
+      /** Tool calls to ask for (their input as a value); the reply's finish reason is then "tool-calls". */
+      toolCalls?: Array<{ name: string; input: unknown }>;
     };
 
 /** What the scripted model saw in one call. */
@@ -90,9 +92,21 @@ export class ScriptedModel implements LanguageModelV4 {
       throw typeof reply.error === "string" ? new Error(reply.error) : reply.error;
     const text = reply.text ?? "";
     const promptChars = messages.reduce((sum, message) => sum + message.text.length, 0);
+    const toolCalls = (reply.toolCalls ?? []).map((toolCall, index) => ({
+      type: "tool-call" as const,
+      toolCallId: `call-${call.index}-${index}`,
+      toolName: toolCall.name,
+      input: JSON.stringify(toolCall.input ?? {}),
+    }));
     return {
-      content: [{ type: "text", text }],
-      finishReason: { unified: "stop", raw: "stop" },
+      content: [
+        ...(text === "" && toolCalls.length > 0 ? [] : [{ type: "text" as const, text }]),
+        ...toolCalls,
+      ],
+      finishReason:
+        toolCalls.length > 0
+          ? { unified: "tool-calls", raw: "tool_calls" }
+          : { unified: "stop", raw: "stop" },
       usage: usageFromCounts(
         reply.usage?.input ?? Math.ceil(promptChars / 4),
         reply.usage?.output ?? estimateTokens(text),

@@ -19,6 +19,8 @@ export interface ServerReply {
   usage?: { promptTokens?: number; completionTokens?: number; cachedTokens?: number };
   /** Characters per streamed chunk (default 8). */
   chunkSize?: number;
+  /** Tool calls to answer with (not streamed): `arguments` is sent as JSON; the finish reason is "tool_calls". */
+  toolCalls?: Array<{ name: string; arguments: unknown }>;
 }
 
 /** A request as the server received it. */
@@ -158,7 +160,12 @@ export async function startScriptedServer(options: ScriptedServerOptions): Promi
     const full = reply.text ?? "";
     const capped = cap !== undefined && estimateTokens(full) > cap;
     const text = capped ? full.slice(0, (cap as number) * 4) : full;
-    const finishReason = capped ? "length" : "stop";
+    const toolCalls = (reply.toolCalls ?? []).map((call, index) => ({
+      id: `call_${completions}_${index}`,
+      type: "function",
+      function: { name: call.name, arguments: JSON.stringify(call.arguments ?? {}) },
+    }));
+    const finishReason = toolCalls.length > 0 ? "tool_calls" : capped ? "length" : "stop";
     const promptText = (recorded.body?.messages ?? [])
       .map((message) => contentText(message.content))
       .join("");
@@ -185,7 +192,17 @@ export async function startScriptedServer(options: ScriptedServerOptions): Promi
           object: "chat.completion",
           created,
           model,
-          choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: finishReason }],
+          choices: [
+            {
+              index: 0,
+              message: {
+                role: "assistant",
+                content: toolCalls.length > 0 && text === "" ? null : text,
+                ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+              },
+              finish_reason: finishReason,
+            },
+          ],
           usage,
         },
         reply.headers,

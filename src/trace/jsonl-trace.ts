@@ -73,6 +73,9 @@ const RUN_EVENT_TYPES = new Set([
   "memory",
   "compaction",
   "verification",
+  "tool-start",
+  "tool-end",
+  "privacy-audit",
 ]);
 
 function isRunEvent(record: unknown): record is RunEvent {

@@ -6,15 +6,19 @@ import type {
   RunEvent,
   RunStartEvent,
   SubcallEndEvent,
+  ToolEndEvent,
   VerificationEvent,
 } from "../engine/run-events.ts";
+
+/** A sub-call or a call of a user tool, as it ended. */
+type CallEnd = SubcallEndEvent | ToolEndEvent;
 
 interface RunNode {
   start: RunStartEvent;
   end?: RunEndEvent;
-  iterations: Array<{ event: IterationEndEvent; subcalls: SubcallEndEvent[] }>;
-  /** Sub-calls not inside a finished iteration (the run was cut short). */
-  loose: SubcallEndEvent[];
+  iterations: Array<{ event: IterationEndEvent; subcalls: CallEnd[] }>;
+  /** Sub-calls (and tool calls) not inside a finished iteration (the run was cut short). */
+  loose: CallEnd[];
   /** What the run recalled from, searched in and stored to its memory. */
   memory: MemoryEvent[];
   /** Summary compactions and the verification turn's outcome. */
@@ -41,7 +45,7 @@ function oneLine(text: string, max = 60): string {
 /** Groups events into runs; sub-calls go under the iteration during which they ended. */
 function buildRuns(events: RunEvent[]): Map<string, RunNode> {
   const runs = new Map<string, RunNode>();
-  const pending = new Map<string, SubcallEndEvent[]>();
+  const pending = new Map<string, CallEnd[]>();
   for (const event of events) {
     if (event.type === "run-start")
       runs.set(event.runId, { start: event, iterations: [], loose: [], memory: [], notes: [] });
@@ -51,7 +55,7 @@ function buildRuns(events: RunEvent[]): Map<string, RunNode> {
       run.memory.push(event);
     } else if (event.type === "compaction" || event.type === "verification") {
       run.notes.push(event);
-    } else if (event.type === "subcall-end") {
+    } else if (event.type === "subcall-end" || event.type === "tool-end") {
       const list = pending.get(event.runId) ?? [];
       list.push(event);
       pending.set(event.runId, list);
@@ -89,9 +93,10 @@ function runTotals(run: RunNode, runs: Map<string, RunNode>): Totals {
   for (const { event, subcalls } of run.iterations) {
     add(event.usage);
     partial ||= event.usageUnknown === true;
-    for (const call of subcalls) if (call.kind === "llm_query") add(call.usage);
+    for (const call of subcalls)
+      if (call.type === "subcall-end" && call.kind === "llm_query") add(call.usage);
   }
-  for (const call of run.loose) if (call.kind === "llm_query") add(call.usage);
+  for (const call of run.loose) if (call.type === "subcall-end" && call.kind === "llm_query") add(call.usage);
   for (const child of runs.values()) {
     if (child.start.parentRunId === run.start.runId) {
       const totals = runTotals(child, runs);
@@ -110,10 +115,18 @@ export function renderTraceTree(events: RunEvent[]): string {
   const lines: string[] = [];
   const childOf = (callId: string) => [...runs.values()].find((run) => run.start.parentCallId === callId);
 
-  const renderSubcalls = (subcalls: SubcallEndEvent[], inner: string, closes: boolean) => {
+  const renderSubcalls = (subcalls: CallEnd[], inner: string, closes: boolean) => {
     subcalls.forEach((call, callIndex) => {
       const lastCall = closes && callIndex === subcalls.length - 1;
       const callBranch = lastCall ? "└─ " : "├─ ";
+      if (call.type === "tool-end") {
+        const by = call.subcallId ? " (by a sub-model)" : "";
+        const outcome = call.ok
+          ? `ok · ${(call.resultChars ?? 0).toLocaleString("en-US")} chars`
+          : `failed: ${oneLine(call.error ?? "", 50)}`;
+        lines.push(`${inner}${callBranch}tool ${call.tool}${by} · ${seconds(call.latencyMs)} · ${outcome}`);
+        return;
+      }
       const status = call.ok ? (call.cached ? "cached" : "ok") : `failed: ${oneLine(call.error ?? "", 50)}`;
       lines.push(
         `${inner}${callBranch}${call.kind} ${call.model} · ${call.promptChars.toLocaleString("en-US")} chars · ${seconds(call.latencyMs)} · ${tokens(call.usage.inputTokens, call.usage.outputTokens)} · ${cost(call.usage.costUsd)} · ${status}`,

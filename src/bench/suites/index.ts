@@ -1,5 +1,6 @@
 import type { BenchSuite } from "../suite.ts";
 import { babilongSuite } from "./babilong.ts";
+import { LEARNING_SUITE, learningStreamSuite } from "./learning-stream.ts";
 import { memorySessionsSuite } from "./memory-sessions.ts";
 import { multihopSuite } from "./multihop.ts";
 import { oolongSuite } from "./oolong.ts";
@@ -14,6 +15,16 @@ export const SUITES: readonly BenchSuite[] = [
   babilongSuite,
   multihopSuite,
   memorySessionsSuite,
+  learningStreamSuite,
 ];
 
-export { babilongSuite, memorySessionsSuite, multihopSuite, oolongPairsSuite, oolongSuite, sniahSuite };
+export {
+  babilongSuite,
+  LEARNING_SUITE,
+  learningStreamSuite,
+  memorySessionsSuite,
+  multihopSuite,
+  oolongPairsSuite,
+  oolongSuite,
+  sniahSuite,
+};

@@ -15,10 +15,18 @@ recalls from a fresh memory of that history: per task, each session is stored as
 SQLite memory and consolidated with the sub-model (else the model); those calls' tokens and cost are counted in
 the row (memoryCalls, memoryCostUsd, ...). Other suites have no history: rlm+memory runs with an empty memory.
 
+Learning on vs off: the learning suite is a stream of recurring task families with fresh data, each with a trap
+that a past failure reveals. --strategies rlm,rlm+learning runs the stream in order (task 0, 1, 2...) without and
+with the case bank and the playbook, over one memory per suite and size: after each task its score goes to the
+case bank as the run's outcome, and the playbook's reflector (the sub-model, else the model) reviews the run with
+the scorer's verdict; the reflector's tokens and cost are counted in the row (learningCalls, learningCostUsd...).
+results.md gains a learning curve per stream and learning-curve.svg plots it. Without --learning-db the memory is
+temporary and a stream cut short runs again from task 0. Offline, a scripted model only proves the plumbing.
+
 Options:
   --suite LIST          suites (see --list); default sniah
   --sizes LIST          input sizes in tokens: 8k, 32k, 128k, 1m, 4m...; default 8k
-  --strategies LIST     ${STRATEGY_NAMES.join(", ")}, rlm+memory; default rlm
+  --strategies LIST     ${STRATEGY_NAMES.join(", ")}, rlm+memory, rlm+learning; default rlm
   --tasks N             tasks per suite and size (default 5)
   --model SPEC          root model (default: see \`rlm models\`)
   --sub-model SPEC      model for sub-calls
@@ -33,6 +41,8 @@ Options:
   --max-cost USD        spend per task at most this much (every model needs a known price)
   --trace DIR           write one trace per task run to DIR/SUITE-SIZE-STRATEGY-TASK.jsonl, as \`rlm run --trace\`
                         does (a retry adds -attempt2; none is overwritten); each row's "trace" names its file
+  --learning-db FILE    rlm+learning's memory (SQLite file or postgres:// URL), one scope per suite and size:
+                        kept between runs, so an interrupted stream resumes with what it learned
   --json                print {out, rows} on stdout when done
   --seed N              generator seed (default 1)
   --out DIR             where the results go (required)

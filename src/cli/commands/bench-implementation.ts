@@ -1,6 +1,7 @@
 /** The implementation of `rlm bench`, loaded only when the command runs (see ./bench-command.ts). */
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
+import { hasLearningCurve } from "../../bench/learning-curve.ts";
 import { runBench } from "../../bench/run-bench.ts";
 import { formatSize, parseSize } from "../../bench/sizes.ts";
 import { SUITES } from "../../bench/suites/index.ts";
@@ -64,6 +65,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     list: { type: "boolean" },
     "max-cost": { type: "string" },
     trace: { type: "string" },
+    "learning-db": { type: "string" },
     json: { type: "boolean" },
   });
   if (values.list) {
@@ -80,7 +82,12 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     return suite;
   });
   const strategies = list(values.strategies, "rlm");
-  for (const name of strategies) parseBenchStrategy(name);
+  const learning = strategies.some((name) => parseBenchStrategy(name).learning);
+  if (values["learning-db"] !== undefined && !learning) {
+    throw new UsageError({
+      message: "--learning-db needs a +learning strategy (e.g. --strategies rlm,rlm+learning).",
+    });
+  }
   const sizes = list(values.sizes, "8k").map(parseSize);
   const sandbox = resolveSandbox(values.sandbox);
   if (values.out === undefined)
@@ -134,6 +141,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       strategies,
       tasks,
       out,
+      ...(values["learning-db"] === undefined ? {} : { learningDb: values["learning-db"] }),
       seed: positiveInteger("seed", values.seed) ?? 1,
       signal: controller.signal,
       stopAfterTask: stopAfterTask.signal,
@@ -161,7 +169,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     for (const warning of warnings) writeLine(io.stderr, `warning: ${warning}`);
     writeLine(
       io.stderr,
-      `${rows.length} task runs (${suites.map((suite) => suite.name).join(", ")} at ${sizes.map(formatSize).join(", ")}) in ${out}: results.json, results.md, plot.svg${traceDir === undefined ? "" : `; traces in ${traceDir}`}`,
+      `${rows.length} task runs (${suites.map((suite) => suite.name).join(", ")} at ${sizes.map(formatSize).join(", ")}) in ${out}: results.json, results.md, plot.svg${hasLearningCurve(rows) ? ", learning-curve.svg" : ""}${traceDir === undefined ? "" : `; traces in ${traceDir}`}`,
     );
     // Tasks that failed for the infrastructure count in the exit code (a rerun retries them).
     const failures = rows.filter((row) => row.status === "failed").length;

@@ -1,15 +1,23 @@
 import type { Command } from "../command.ts";
 import { benchCommand } from "./bench-command.ts";
+import { casesCommand } from "./cases-command.ts";
+import { chatCommand } from "./chat-command.ts";
+import { feedbackCommand } from "./feedback-command.ts";
 import { memoryCommand } from "./memory-command.ts";
 import { modelsCommand } from "./models-command.ts";
+import { playbookCommand } from "./playbook-command.ts";
 import { runCommand } from "./run-command.ts";
 import { traceCommand } from "./trace-command.ts";
 
 /** Every `rlm` subcommand, in the order `rlm --help` lists them. */
 export const COMMANDS: readonly Command[] = [
   runCommand,
+  chatCommand,
   benchCommand,
   memoryCommand,
+  feedbackCommand,
+  casesCommand,
+  playbookCommand,
   modelsCommand,
   traceCommand,
 ];

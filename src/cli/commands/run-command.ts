@@ -37,6 +37,13 @@ Strategy, sandbox and limits:
   --cell-timeout S      CPU time one cell may use, in seconds (default 30)
   --cell-memory MB      heap limit of the sandbox in MiB (default 1024)
   --output-limit N      characters of a cell's output the model reads (default 20000)
+  --tools FILE.mjs      the user's own tools in the REPL, listed in the prompt: the module's default export is
+                        { lookup_price: { description, parameters?, execute(args) } } (an AI SDK tool() works
+                        as is); code calls lookup_price({ sku }) (Python: lookup_price(sku=...)), and execute
+                        runs here with a copy of the arguments
+  --sub-tools FILE.mjs  tools the sub-models of llm_query may call (the official custom_sub_tools)
+  --tool-timeout S      time one tool call may take, in seconds (default 60)
+  --max-tool-calls N    tool calls in the whole run (default 1000)
   --schema FILE         a JSON Schema the final answer must match (the model sees it, and retries until
                         FINAL's value matches)
   --call-timeout S      time one attempt of a model call may take, in seconds (default 600)
@@ -45,6 +52,16 @@ Strategy, sandbox and limits:
                         root and sub-model, or SPEC=N for one model; may repeat
   --no-goal-header      do not prefix sub-call prompts with the overall question
   --no-subcall-cache    send identical sub-calls again instead of reusing the answer
+Privacy:
+  --privacy local       raw context goes only to local models: the sub-model and named models must be
+                        local (else exit 2); the root model sees no preview of the context, and everything
+                        sent to a model that is not local is redacted (e-mails, phones, card and account
+                        numbers, keys and tokens, IPs -> placeholders such as [EMAIL_1])
+  --local-model SPEC    count this model as local (ollama: and llamacpp: are; an openai-compatible: model
+                        only when named here); may repeat
+  --redact REGEX        also redact what this regular expression matches; may repeat
+  --audit FILE          append each request that left the machine (model, size, redaction counts, never a
+                        value) to a JSONL file; the trace gets them as privacy-audit events too
 Output:
   --trace FILE          write every event to a JSONL trace (see \`rlm trace show\`)
   --verify              before the answer is accepted, a verification turn checks it against the context with
@@ -57,7 +74,12 @@ Output:
   --memory-scope S      the memory's namespace (default "default")
   --memory-recall N     items recalled into the prompt (default 5; 0 for none)
   --embed-model SPEC    embeddings for memory search (openai:text-embedding-3-small, ollama:nomic-embed-text)
-  --json                print {answer, status, usage, iterations, subcalls, durationMs} on stdout
+  --no-cases            with --memory: no case bank (by default each run is recorded as a case, and the 4 most
+                        useful similar cases go into the prompt as worked examples; see rlm cases, rlm feedback)
+  --playbook-budget N   with --memory: tokens of the playbook in the prompt (default 1500; see rlm playbook)
+  --no-playbook         with --memory: no playbook (by default its lessons go into the prompt, the bullets the
+                        root cites are tagged, and one reflector call after the run proposes new lessons)
+  --json                print {runId, answer, status, usage, iterations, subcalls, durationMs} on stdout
   -h, --help            show this help
 
 Exit codes: 0 completed, 1 any other status, 2 usage or input error. Ctrl-C cancels and prints what was found.`;

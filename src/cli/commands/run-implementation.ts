@@ -5,16 +5,20 @@ import { join, resolve } from "node:path";
 import { z } from "zod";
 import { FileText } from "../../context/file-text.ts";
 import { loadContext } from "../../context/load-context.ts";
+import { type AuditLog, openAuditLog } from "../../engine/privacy/audit-log.ts";
+import type { PrivacyOptions } from "../../engine/privacy/privacy.ts";
 import { PROMPT_STYLES, type PromptStyle } from "../../engine/prompts.ts";
 import type { RLMOptions, RunResult } from "../../engine/rlm.ts";
 import type { RunEvent } from "../../engine/run-events.ts";
 import { MAX_TIMER_MS, validateLimits } from "../../engine/run-limits.ts";
 import type { CompactionMode } from "../../engine/summary-compaction.ts";
 import { UsageError } from "../../errors/usage-error.ts";
+import { type CaseBank, createCaseBank } from "../../learning/case-bank.ts";
 import { createEmbedder } from "../../memory/embedder.ts";
 import { createMemory, type Memory } from "../../memory/memory.ts";
 import { defaultMemoryLocation, openMemoryStore } from "../../memory/open-memory-store.ts";
 import { findDefaultModel } from "../../models/default-model.ts";
+import { formatModelSpec, parseModelSpec } from "../../models/model-spec.ts";
 import { loadPriceTable } from "../../models/prices.ts";
 import { collectSecrets } from "../../models/redact-secrets.ts";
 import { DiskResponseCache } from "../../models/response-cache.ts";
@@ -25,6 +29,7 @@ import { checkStrategyName, resolveStrategy } from "../../strategies/resolve-str
 import { createJsonlTraceWriter, type TraceWriter } from "../../trace/jsonl-trace.ts";
 import { type CliIo, writeLine } from "../cli-io.ts";
 import { EXIT } from "../exit-codes.ts";
+import { readToolOptions } from "../load-tools.ts";
 import {
   fillOptionalValue,
   limitFlag,
@@ -34,6 +39,7 @@ import {
   positiveNumber,
 } from "../parse-options.ts";
 import { startProgress } from "../progress.ts";
+import { playbookLearnerFor, readPlaybookFlags } from "./run-playbook.ts";
 
 /** `--schema FILE`: a JSON Schema the final answer must match (the model sees it and retries until it does). */
 function readSchema(path: string): StandardSchemaV1 {
@@ -70,7 +76,7 @@ function contextWindows(entries: string[], specs: string[]): Record<string, numb
   return table;
 }
 
-const OPTIONS = {
+export const OPTIONS = {
   context: { type: "string", multiple: true },
   query: { type: "string" },
   "query-file": { type: "string" },
@@ -111,7 +117,18 @@ const OPTIONS = {
   "memory-scope": { type: "string" },
   "memory-recall": { type: "string" },
   "embed-model": { type: "string" },
+  "no-cases": { type: "boolean" },
+  "playbook-budget": { type: "string" },
+  "no-playbook": { type: "boolean" },
   json: { type: "boolean" },
+  tools: { type: "string" },
+  "sub-tools": { type: "string" },
+  "tool-timeout": { type: "string" },
+  "max-tool-calls": { type: "string" },
+  privacy: { type: "string" },
+  "local-model": { type: "string", multiple: true },
+  redact: { type: "string", multiple: true },
+  audit: { type: "string" },
 } as const;
 
 async function readQuery(values: { query?: string; "query-file"?: string }): Promise<string> {
@@ -160,12 +177,13 @@ function trackProgress(io: CliIo, json: boolean) {
   return { listener, stop: () => progress.stop() };
 }
 
-function printResult(result: RunResult, io: CliIo, json: boolean): void {
+export function printResult(result: RunResult, io: CliIo, json: boolean): void {
   if (json) {
     const { answer, status, usage, iterations, subcalls, durationMs } = result;
     writeLine(
       io.stdout,
       JSON.stringify({
+        ...(result.runId ? { runId: result.runId } : {}),
         answer,
         status,
         usage,
@@ -200,10 +218,43 @@ function printResult(result: RunResult, io: CliIo, json: boolean): void {
   );
 }
 
-type RunValues = ReturnType<typeof parseOptions<typeof OPTIONS>>["values"];
+export type RunValues = ReturnType<typeof parseOptions<typeof OPTIONS>>["values"];
+
+/** `--privacy local` with `--local-model`, `--redact` and `--audit`, checked; undefined without `--privacy`. */
+function readPrivacy(values: RunValues, strategyName: string): PrivacyOptions | undefined {
+  if (values.privacy === undefined) {
+    const stray = (["local-model", "redact", "audit"] as const).find((flag) => values[flag] !== undefined);
+    if (stray) throw new UsageError({ message: `--${stray} needs --privacy local.` });
+    return undefined;
+  }
+  if (values.privacy !== "local") {
+    throw new UsageError({ message: `--privacy takes "local", got "${values.privacy}".` });
+  }
+  if (strategyName !== "rlm") {
+    throw new UsageError({ message: `--privacy local works with the rlm strategy, not ${strategyName}.` });
+  }
+  const localModels = (values["local-model"] ?? []).map((spec) => {
+    try {
+      return formatModelSpec(parseModelSpec(spec));
+    } catch (error) {
+      throw new UsageError({ message: `--local-model: ${(error as Error).message}` });
+    }
+  });
+  const redact = values.redact ?? [];
+  for (const pattern of redact) {
+    try {
+      new RegExp(pattern, "g");
+    } catch (error) {
+      throw new UsageError({
+        message: `--redact ${JSON.stringify(pattern)} is not a valid regular expression (${(error as Error).message}).`,
+      });
+    }
+  }
+  return { mode: "local", localModels, redact };
+}
 
 /** Checks every option before anything is loaded or written, so a mistake costs nothing. */
-async function readRunOptions(values: RunValues, io: CliIo) {
+export async function readRunOptions(values: RunValues, io: CliIo) {
   const query = await readQuery(values);
   const contextPaths = values.context ?? [];
   if (contextPaths.length === 0)
@@ -224,6 +275,10 @@ async function readRunOptions(values: RunValues, io: CliIo) {
       maxTokens: positiveInteger("max-tokens", values["max-tokens"]),
       timeoutMs: timeout === undefined ? undefined : timeout * 1000,
       concurrency: positiveInteger("concurrency", values.concurrency),
+      maxToolCalls:
+        values["max-tool-calls"] === undefined
+          ? undefined
+          : nonNegativeInteger("max-tool-calls", values["max-tool-calls"]),
     }).filter(([, value]) => value !== undefined),
   );
   const cellTimeout = positiveNumber("cell-timeout", values["cell-timeout"]);
@@ -274,6 +329,7 @@ async function readRunOptions(values: RunValues, io: CliIo) {
     });
   }
   const retries = values.retries === undefined ? undefined : nonNegativeInteger("retries", values.retries);
+  const privacy = readPrivacy(values, strategyName);
   const compaction = values.compaction as CompactionMode | undefined;
   if (compaction !== undefined && compaction !== "summary" && compaction !== "trim") {
     throw new UsageError({ message: `--compaction must be summary or trim, got "${compaction}".` });
@@ -307,7 +363,9 @@ async function readRunOptions(values: RunValues, io: CliIo) {
     subcallCache: values["no-subcall-cache"] !== true,
     ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
     ...(values["cache-dir"] ? { responseCache: new DiskResponseCache(values["cache-dir"]) } : {}),
+    ...(privacy ? { privacy } : {}),
   };
+  Object.assign(options, await readToolOptions(values, strategyName, options.sandbox));
   const schema = values.schema === undefined ? undefined : readSchema(values.schema);
   return { query, contextPaths, strategyName, options, schema };
 }
@@ -331,6 +389,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
 interface RunMemory {
   memory: Memory;
   recall?: number;
+  /** The case bank (on with --memory unless --no-cases). */
+  caseBank?: CaseBank;
+  /** The playbook's token budget (on with --memory unless --no-playbook). */
+  playbookBudget?: number;
 }
 
 /** `--memory [DB]`: the store opened (and its flags checked) before the run starts. */
@@ -339,7 +401,8 @@ async function openRunMemory(
   io: CliIo,
   strategyName: string,
 ): Promise<RunMemory | undefined> {
-  const memoryFlags = ["memory-scope", "memory-recall", "embed-model"] as const;
+  const playbookBudget = readPlaybookFlags(values);
+  const memoryFlags = ["memory-scope", "memory-recall", "embed-model", "no-cases"] as const;
   if (values.memory === undefined) {
     const stray = memoryFlags.find((flag) => values[flag] !== undefined);
     if (stray) throw new UsageError({ message: `--${stray} needs --memory [DB].` });
@@ -362,7 +425,13 @@ async function openRunMemory(
     ...(embedder ? { embedder } : {}),
     ...(values["memory-scope"] ? { scope: values["memory-scope"] } : {}),
   });
-  return { memory, ...(recall === undefined ? {} : { recall }) };
+  const caseBank = values["no-cases"] ? undefined : createCaseBank({ memory });
+  return {
+    memory,
+    ...(recall === undefined ? {} : { recall }),
+    ...(caseBank ? { caseBank } : {}),
+    ...(playbookBudget === undefined ? {} : { playbookBudget }),
+  };
 }
 
 async function runWithMemory(
@@ -377,13 +446,22 @@ async function runWithMemory(
         ...prepared.options,
         memory: memory.memory,
         ...(memory.recall === undefined ? {} : { memoryRecall: memory.recall }),
+        learners: [
+          ...(prepared.options.learners ?? []),
+          ...(memory.caseBank ? [memory.caseBank] : []),
+          ...(memory.playbookBudget === undefined
+            ? []
+            : [playbookLearnerFor(memory.memory, memory.playbookBudget, prepared.options)]),
+        ],
       }
     : prepared.options;
   const json = values.json === true;
   let progress: ReturnType<typeof trackProgress> | undefined;
   let trace: TraceWriter | undefined;
+  let audit: AuditLog | undefined;
   const strategy = resolveStrategy(strategyName, {
     ...options,
+    ...(options.privacy ? { privacy: { ...options.privacy, onAudit: (entry) => audit?.write(entry) } } : {}),
     onEvent: (event) => {
       trace?.listener(event);
       progress?.listener(event);
@@ -413,6 +491,7 @@ async function runWithMemory(
   process.on("SIGHUP", onTerminate);
   try {
     progress = trackProgress(io, json);
+    if (values.audit !== undefined) audit = openAuditLog(values.audit);
     if (values.trace !== undefined) {
       trace = createJsonlTraceWriter(
         values.trace,
@@ -435,6 +514,7 @@ async function runWithMemory(
   } finally {
     progress?.stop();
     trace?.close();
+    audit?.close();
     process.off("SIGINT", onInterrupt);
     process.off("SIGTERM", onTerminate);
     process.off("SIGHUP", onTerminate);
