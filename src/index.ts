@@ -1,3 +1,4 @@
+export * from "./agent/index.ts";
 export * from "./bench/index.ts";
 export * from "./context/index.ts";
 export * from "./engine/index.ts";

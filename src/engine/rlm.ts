@@ -15,6 +15,7 @@ import type { ResponseCache } from "../models/response-cache.ts";
 import { type CallUsage, emptyUsageTotals, type UsageTotals } from "../models/usage.ts";
 import { createIsolatedVmSandbox, DEFAULT_LIMITS } from "../sandboxes/isolated-vm/isolated-vm-sandbox.ts";
 import { limitOutput } from "../sandboxes/output-limit.ts";
+import { eventStream } from "../shared/event-stream.ts";
 import { Semaphore } from "../shared/semaphore.ts";
 import type { CellResult, Sandbox, SandboxLimits, SandboxSession } from "../spec/sandbox.ts";
 import type { StandardSchemaV1 } from "../spec/standard-schema.ts";
@@ -438,28 +439,7 @@ export class RLM {
 
   /** The same run as a stream of events; `result` resolves when it ends. */
   stream(request: RunRequest): AsyncIterable<RunEvent> & { result: Promise<RunResult> } {
-    const queue: RunEvent[] = [];
-    let wake: (() => void) | undefined;
-    let done = false;
-    const listener = (event: RunEvent) => {
-      queue.push(event);
-      wake?.();
-    };
-    const result = this.runWith(request, [listener]).finally(() => {
-      done = true;
-      wake?.();
-    });
-    return {
-      result,
-      async *[Symbol.asyncIterator]() {
-        while (true) {
-          const next = queue.shift();
-          if (next !== undefined) yield next;
-          else if (done) return;
-          else await new Promise<void>((resolve) => (wake = resolve));
-        }
-      },
-    };
+    return eventStream<RunEvent, RunResult>((listener) => this.runWith(request, [listener]));
   }
 
   private emit(tree: RunTree, event: RunEvent): void {

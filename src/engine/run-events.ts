@@ -123,6 +123,10 @@ export interface ToolEndEvent extends RunEventBase {
   resultChars?: number;
   /** The one-line error the caller got. */
   error?: string;
+  /** Agent runs: the tool's full output (the model may have read it cut). */
+  output?: string;
+  /** Agent runs: the answer of a model asked for a fact or a guess (ask_llm), not checked. */
+  unverified?: boolean;
 }
 
 /**

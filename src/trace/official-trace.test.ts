@@ -80,7 +80,7 @@ describe("rlm trace import / replay", () => {
     const differs = await rlm(["trace", "replay", LOG, "--context", changed]);
     expect(differs.code).toBe(1);
     expect(differs.stdout).toContain("iteration 1, block 1: output differs");
-  });
+  }, 90_000); // two processes that each start Pyodide: slow on a loaded 2-core machine
 
   it("refuses a file that is not an official log, with exit 2", async () => {
     const ours = join(root, "ours.jsonl");

@@ -1,4 +1,5 @@
 import type { Command } from "../command.ts";
+import { agentCommand } from "./agent-command.ts";
 import { benchCommand } from "./bench-command.ts";
 import { casesCommand } from "./cases-command.ts";
 import { chatCommand } from "./chat-command.ts";
@@ -12,6 +13,7 @@ import { traceCommand } from "./trace-command.ts";
 /** Every `rlm` subcommand, in the order `rlm --help` lists them. */
 export const COMMANDS: readonly Command[] = [
   runCommand,
+  agentCommand,
   chatCommand,
   benchCommand,
   memoryCommand,

@@ -1,0 +1,24 @@
+export { type AgentOptions, type AgentRunRequest, createAgent, RlmAgent, truncateForModel } from "./agent.ts";
+export type {
+  AgentEvent,
+  AgentResult,
+  AgentStatus,
+  AgentToolFactory,
+  AgentToolInput,
+  AgentToolScope,
+  RunScopedTool,
+  UnverifiedAnswer,
+} from "./agent-events.ts";
+export { type AgentLimits, DEFAULT_AGENT_LIMITS, validateAgentLimits } from "./agent-limits.ts";
+export {
+  AGENT_TOOL_NAMES,
+  type AgentToolName,
+  type AgentToolsOptions,
+  createAgentTools,
+  parseToolNames,
+} from "./agent-tools.ts";
+export { createAskLlmTool } from "./ask-llm-tool.ts";
+export { createMemoryTools } from "./memory-tools.ts";
+export { createRlmQueryTool, type RlmQueryToolOptions } from "./rlm-query-tool.ts";
+export { createRunCodeTool, type RunCodeToolOptions } from "./run-code-tool.ts";
+export * from "./tools/index.ts";

@@ -1,0 +1,1 @@
+export { type LoadMcpToolsOptions, loadMcpTools, type McpTools } from "./load-mcp-tools.ts";

@@ -1,0 +1,82 @@
+import { resolve, sep } from "node:path";
+import { z } from "zod";
+import { loadContext } from "../context/load-context.ts";
+import { createRLM, type RLMOptions } from "../engine/rlm.ts";
+import type { Tool } from "../spec/tool.ts";
+import type { AgentToolFactory } from "./agent-events.ts";
+
+export interface RlmQueryToolOptions {
+  /** The RLM's options (its model at least); its limits are cut to what the agent's run has left. */
+  rlm: RLMOptions;
+  /** The folder whose files `path` may name (default: the current directory). */
+  root?: string;
+}
+
+/**
+ * `rlm_query`: hands an input too large for the prompt (text, a file under `root`, or the full output of an earlier
+ * tool call) to an RLM run and returns its answer. The run spends from the agent's budget.
+ */
+export function createRlmQueryTool(options: RlmQueryToolOptions): AgentToolFactory {
+  const root = resolve(options.root ?? process.cwd());
+  return (scope): Tool => ({
+    description:
+      "Answers a question about an input too large to read here with a Recursive Language Model (it reads the input with code and sub-models). Give exactly one input: text, path (a file or folder under the working directory) or toolOutput (the call id of an earlier tool call whose output was cut).",
+    inputSchema: z.object({
+      query: z.string().min(1),
+      text: z.string().optional(),
+      path: z.string().optional(),
+      toolOutput: z.string().optional(),
+    }),
+    async execute(input: { query: string; text?: string; path?: string; toolOutput?: string }, { signal }) {
+      const run = scope();
+      const given = [input.text, input.path, input.toolOutput].filter((value) => value !== undefined);
+      if (given.length !== 1) throw new Error("give exactly one of text, path or toolOutput");
+      let context: Awaited<ReturnType<typeof loadContext>>;
+      if (input.text !== undefined) context = input.text;
+      else if (input.toolOutput !== undefined) {
+        const output = run.output(input.toolOutput);
+        if (output === undefined)
+          throw new Error(`no tool output with the call id ${input.toolOutput} in this run`);
+        context = output;
+      } else {
+        const path = resolve(root, input.path as string);
+        if (path !== root && !path.startsWith(root + sep)) {
+          throw new Error("path must be inside the working directory");
+        }
+        context = await loadContext([path], { cwd: root });
+      }
+      const { budget } = run;
+      const left = {
+        ...(budget.limits.maxTokens === undefined
+          ? {}
+          : {
+              maxTokens: Math.max(
+                1,
+                budget.limits.maxTokens - budget.total.inputTokens - budget.total.outputTokens,
+              ),
+            }),
+        ...(budget.limits.maxCostUsd === undefined
+          ? {}
+          : { maxCostUsd: Math.max(1e-9, budget.limits.maxCostUsd - (budget.total.costUsd ?? 0)) }),
+      };
+      const rlm = createRLM({ ...options.rlm, limits: { ...options.rlm.limits, ...left } });
+      const result = await rlm.run({
+        context,
+        query: input.query,
+        signal: AbortSignal.any([signal, run.signal]),
+      });
+      for (const [model, totals] of Object.entries(result.usage.byModel)) {
+        run.record(model, {
+          inputTokens: totals.inputTokens,
+          outputTokens: totals.outputTokens,
+          cachedInputTokens: totals.cachedInputTokens,
+          costUsd: totals.unpricedCalls > 0 ? null : totals.costUsd,
+        });
+      }
+      if (result.status !== "completed") {
+        throw new Error(`the RLM run ended ${result.status}${result.error ? `: ${result.error}` : ""}`);
+      }
+      return { answer: result.answer, runId: result.runId, iterations: result.iterations };
+    },
+  });
+}
