@@ -1,6 +1,6 @@
-import { resolve, sep } from "node:path";
+import { open, realpath } from "node:fs/promises";
+import { relative, resolve, sep } from "node:path";
 import { z } from "zod";
-import { loadContext } from "../context/load-context.ts";
 import { createRLM, type RLMOptions } from "../engine/rlm.ts";
 import type { Tool } from "../spec/tool.ts";
 import type { AgentToolFactory } from "./agent-events.ts";
@@ -20,7 +20,7 @@ export function createRlmQueryTool(options: RlmQueryToolOptions): AgentToolFacto
   const root = resolve(options.root ?? process.cwd());
   return (scope): Tool => ({
     description:
-      "Answers a question about an input too large to read here with a Recursive Language Model (it reads the input with code and sub-models). Give exactly one input: text, path (a file or folder under the working directory) or toolOutput (the call id of an earlier tool call whose output was cut).",
+      "Answers a question about an input too large to read here with a Recursive Language Model (it reads the input with code and sub-models). Give exactly one input: text, path (one file under the working directory) or toolOutput (the call id of an earlier tool call whose output was cut).",
     inputSchema: z.object({
       query: z.string().min(1),
       text: z.string().optional(),
@@ -31,7 +31,7 @@ export function createRlmQueryTool(options: RlmQueryToolOptions): AgentToolFacto
       const run = scope();
       const given = [input.text, input.path, input.toolOutput].filter((value) => value !== undefined);
       if (given.length !== 1) throw new Error("give exactly one of text, path or toolOutput");
-      let context: Awaited<ReturnType<typeof loadContext>>;
+      let context: string;
       if (input.text !== undefined) context = input.text;
       else if (input.toolOutput !== undefined) {
         const output = run.output(input.toolOutput);
@@ -39,11 +39,7 @@ export function createRlmQueryTool(options: RlmQueryToolOptions): AgentToolFacto
           throw new Error(`no tool output with the call id ${input.toolOutput} in this run`);
         context = output;
       } else {
-        const path = resolve(root, input.path as string);
-        if (path !== root && !path.startsWith(root + sep)) {
-          throw new Error("path must be inside the working directory");
-        }
-        context = await loadContext([path], { cwd: root });
+        context = await readAgentFile(root, input.path as string, signal);
       }
       const { budget } = run;
       const left = {
@@ -79,4 +75,50 @@ export function createRlmQueryTool(options: RlmQueryToolOptions): AgentToolFacto
       return { answer: result.answer, runId: result.runId, iterations: result.iterations };
     },
   });
+}
+
+/** The largest file `rlm_query` reads for the agent (the RLM handles large inputs, the host's memory does not). */
+const MAX_AGENT_FILE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * One regular file under `root`, named by the model, read as text: the path and its real path (symlinks
+ * resolved) must stay under the real root, no part may start with a dot (`.env`, `.ssh`), glob characters are
+ * refused (the path is never expanded), and the file is at most MAX_AGENT_FILE_BYTES. The model's code may follow
+ * instructions hidden in data, so this is the whole of what it can read from the disk.
+ */
+export async function readAgentFile(root: string, given: string, signal?: AbortSignal): Promise<string> {
+  if (/[*?[\]{}]/.test(given))
+    throw new Error("path must name one file, without glob characters (* ? [ ] { })");
+  const realRoot = await realpath(root);
+  const inside = (path: string, base: string) => path === base || path.startsWith(base + sep);
+  const path = resolve(root, given);
+  if (!inside(path, resolve(root))) throw new Error("path must be inside the working directory");
+  if (
+    relative(resolve(root), path)
+      .split(sep)
+      .some((part) => part.startsWith("."))
+  ) {
+    throw new Error("path must not name a hidden file or folder (a part starting with a dot)");
+  }
+  const real = await realpath(path).catch(() => {
+    throw new Error(`no file at ${given}`);
+  });
+  if (!inside(real, realRoot))
+    throw new Error("path must be inside the working directory (a link leads outside)");
+  const file = await open(real, "r");
+  try {
+    const stat = await file.stat();
+    if (!stat.isFile()) throw new Error(`${given} is not a regular file (give one file)`);
+    if (stat.size > MAX_AGENT_FILE_BYTES) {
+      throw new Error(
+        `${given} is ${stat.size} bytes; rlm_query reads files of at most ${MAX_AGENT_FILE_BYTES} bytes`,
+      );
+    }
+    signal?.throwIfAborted();
+    const bytes = await file.readFile({ ...(signal ? { signal } : {}) });
+    if (bytes.includes(0)) throw new Error(`${given} is a binary file`);
+    return bytes.toString("utf8");
+  } finally {
+    await file.close();
+  }
 }

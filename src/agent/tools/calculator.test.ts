@@ -30,6 +30,17 @@ describe("calculator", () => {
     expect((await calculate("10 / 3")).result).toMatch(/^3\.3{40,}$/);
   });
 
+  it("refuses factorial, gamma and permutations over lists (they would run unchecked for minutes)", async () => {
+    for (const expression of [
+      "[2000000]!",
+      "factorial([20000000])",
+      "gamma([5000, 6000])",
+      "permutations([9000], 2)",
+    ]) {
+      await expect(calculate(expression)).rejects.toThrow(/takes one number here, not a list or matrix/);
+    }
+  });
+
   it("refuses what mathjs's security notes name, and anything outside its allow-list", async () => {
     for (const expression of [
       "import({ x: 1 }, { override: true })",
