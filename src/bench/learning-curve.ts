@@ -1,6 +1,7 @@
 import type { BenchRow } from "./bench-results.ts";
 import { formatSize } from "./sizes.ts";
 import { LEARNING_FAMILIES, LEARNING_SUITE, learningFamilyOf } from "./suites/learning-stream.ts";
+import { linePanel, PANEL_HEIGHT, svgDocument } from "./svg-chart.ts";
 import { LEARNING_SUFFIX } from "./task-memory.ts";
 
 /**
@@ -141,12 +142,7 @@ export function renderLearningCurveMarkdown(rows: BenchRow[]): string {
   return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
 }
 
-const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
-const PANEL = { width: 460, height: 260, left: 64, right: 16, top: 36, bottom: 44 };
-
-function escapeXml(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
+const WIDTH = 460;
 
 /** One panel: x = the window's first task (stream order), y from 0 to `max`. */
 function panel(
@@ -159,51 +155,28 @@ function panel(
   y0: number,
   format: (value: number) => string,
 ): string {
-  const innerWidth = PANEL.width - PANEL.left - PANEL.right;
-  const innerHeight = PANEL.height - PANEL.top - PANEL.bottom;
-  const top = Math.max(1e-9, max);
-  const xOf = (x: number) => x0 + PANEL.left + (xMax === 0 ? innerWidth / 2 : (x / xMax) * innerWidth);
-  const yOf = (y: number) => y0 + PANEL.top + innerHeight - (y / top) * innerHeight;
-  const parts = [
-    `<text x="${x0 + PANEL.width / 2}" y="${y0 + 20}" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
-    `<line x1="${x0 + PANEL.left}" y1="${y0 + PANEL.top + innerHeight}" x2="${x0 + PANEL.left + innerWidth}" y2="${y0 + PANEL.top + innerHeight}" stroke="#333"/>`,
-    `<line x1="${x0 + PANEL.left}" y1="${y0 + PANEL.top}" x2="${x0 + PANEL.left}" y2="${y0 + PANEL.top + innerHeight}" stroke="#333"/>`,
-    `<text x="${x0 + 14}" y="${y0 + PANEL.top + innerHeight / 2}" font-size="11" transform="rotate(-90 ${x0 + 14} ${y0 + PANEL.top + innerHeight / 2})" text-anchor="middle">${escapeXml(yLabel)}</text>`,
-    `<text x="${x0 + PANEL.left + innerWidth / 2}" y="${y0 + PANEL.height - 6}" font-size="11" text-anchor="middle">task in the stream</text>`,
-  ];
-  for (const tick of [0, 0.5, 1]) {
-    parts.push(
-      `<text x="${x0 + PANEL.left - 6}" y="${yOf(tick * top) + 4}" font-size="10" text-anchor="end">${escapeXml(format(tick * top))}</text>`,
-    );
-  }
-  for (const x of [...new Set([0, Math.round(xMax / 2), xMax])]) {
-    parts.push(
-      `<text x="${xOf(x)}" y="${y0 + PANEL.top + innerHeight + 16}" font-size="10" text-anchor="middle">${x}</text>`,
-    );
-  }
-  lines.forEach((line, index) => {
-    const color = COLORS[index % COLORS.length];
-    const points = line.points.map((point) => `${xOf(point.x).toFixed(1)},${yOf(point.y).toFixed(1)}`);
-    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${points.join(" ")}"/>`);
-    for (const point of points) {
-      const [cx, cy] = point.split(",");
-      parts.push(`<circle cx="${cx}" cy="${cy}" r="3" fill="${color}"/>`);
-    }
+  const at = (x: number) => (xMax === 0 ? 0.5 : x / xMax);
+  return linePanel({
+    title,
+    yLabel,
+    xLabel: "task in the stream",
+    xTicks: [...new Set([0, Math.round(xMax / 2), xMax])].map((x) => ({ at: at(x), label: String(x) })),
+    lines: lines.map((line) => line.points.map((point) => ({ at: at(point.x), value: point.y }))),
+    max,
+    width: WIDTH,
+    x0,
+    y0,
+    format,
   });
-  return parts.join("\n");
 }
 
 /** learning-curve.svg: per stream, accuracy and cost (tokens when unpriced) over the stream, one line per strategy. */
 export function renderLearningCurvePlot(rows: BenchRow[]): string {
   const curves = learningCurves(rows);
   const strategies = [...new Set(curves.flatMap((curve) => [...curve.series.keys()]))].sort();
-  const height = curves.length * PANEL.height + 40;
-  const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${PANEL.width * 2}" height="${height}" font-family="sans-serif">`,
-    `<rect width="100%" height="100%" fill="white"/>`,
-  ];
+  const parts: string[] = [];
   curves.forEach((curve, row) => {
-    const y0 = row * PANEL.height;
+    const y0 = row * PANEL_HEIGHT;
     const name = `${curve.suite} ${formatSize(curve.size)}`;
     const xMax = Math.max(
       0,
@@ -238,7 +211,7 @@ export function renderLearningCurvePlot(rows: BenchRow[]): string {
             cost,
             xMax,
             max,
-            PANEL.width,
+            WIDTH,
             y0,
             (v) => `$${v.toFixed(3)}`,
           )
@@ -248,20 +221,11 @@ export function renderLearningCurvePlot(rows: BenchRow[]): string {
             cost,
             xMax,
             max,
-            PANEL.width,
+            WIDTH,
             y0,
             (v) => Math.round(v).toLocaleString("en-US"),
           ),
     );
   });
-  strategies.forEach((strategy, index) => {
-    const x = 20 + index * 140;
-    const y = height - 16;
-    parts.push(
-      `<rect x="${x}" y="${y - 9}" width="12" height="12" fill="${COLORS[index % COLORS.length]}"/>`,
-    );
-    parts.push(`<text x="${x + 18}" y="${y + 1}" font-size="12">${escapeXml(strategy)}</text>`);
-  });
-  parts.push("</svg>");
-  return `${parts.join("\n")}\n`;
+  return svgDocument(WIDTH * 2, curves.length * PANEL_HEIGHT + 40, parts, strategies, 140);
 }
