@@ -10,6 +10,7 @@ import type { FinishedRun } from "../engine/run-learner.ts";
 import { MemoryError } from "../errors/memory-error.ts";
 import { openMemoryStore } from "../memory/open-memory-store.ts";
 import { countTokens } from "../sandboxes/token-count.ts";
+import { mulberry32 } from "../shared/random.ts";
 import { ScriptedModel } from "../test/scripted-model.ts";
 import { createPlaybook, renderPlaybook } from "./playbook.ts";
 import { PLAYBOOK_OP_KEY, type PlaybookBullet, replayOperations } from "./playbook-operations.ts";
@@ -22,18 +23,6 @@ let dbCount = 0;
 const freshStore = () => openMemoryStore(join(root, `playbook-${++dbCount}.db`));
 const WRITER = fileURLToPath(new URL("../../test/playbook-writer.ts", import.meta.url));
 const repl = (code: string) => `\`\`\`repl\n${code}\n\`\`\``;
-
-/** A seeded generator (mulberry32), so a failing case can be run again. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function reply(text: string, depth = 0): RunEvent {
   return {
@@ -190,7 +179,7 @@ describe("playbook operations", () => {
   });
 
   it("never renders past its budget (random bullets, many budgets)", () => {
-    const next = random(14);
+    const next = mulberry32(14);
     const words =
       "the a check sum units grep chunk file before after never always query sub model cell".split(" ");
     for (let round = 0; round < 60; round++) {

@@ -3,15 +3,9 @@ import { createOpenAI } from "@ai-sdk/openai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import type { EmbeddingModelV4 } from "@ai-sdk/provider";
 import { ConfigError } from "../errors/config-error.ts";
-import {
-  API_KEY_VARIABLES,
-  environmentOf,
-  type ModelSettings,
-  nonEmpty,
-  ollamaBaseUrl,
-} from "./model-settings.ts";
+import { type ModelSettings, ollamaBaseUrl } from "./model-settings.ts";
 import { type ProviderName, parseModelSpec } from "./model-spec.ts";
-import { checkedUrl, optionalBaseUrl, requireApiKey } from "./resolve-model.ts";
+import { checkedUrl, openAiCompatibleProvider, optionalBaseUrl, requireApiKey } from "./resolve-model.ts";
 
 /** An embedding model plus its `provider:modelId` label (never a key). */
 export interface ResolvedEmbeddingModel {
@@ -36,22 +30,7 @@ const factories: Partial<Record<ProviderName, EmbeddingFactory>> = {
       name: "ollama",
       baseURL: `${checkedUrl(ollamaBaseUrl(settings))}/v1`,
     }).embeddingModel(modelId),
-  "openai-compatible": (modelId, settings) => {
-    const env = environmentOf(settings);
-    const baseUrl = nonEmpty(settings.baseUrl) ?? nonEmpty(env.OPENAI_COMPATIBLE_BASE_URL);
-    if (baseUrl === undefined) {
-      throw new ConfigError({
-        message:
-          "The openai-compatible embedding model needs the server's base URL: pass --base-url or set OPENAI_COMPATIBLE_BASE_URL.",
-      });
-    }
-    const apiKey = nonEmpty(settings.apiKey) ?? nonEmpty(env[API_KEY_VARIABLES["openai-compatible"]]);
-    return createOpenAICompatible({
-      name: "openai-compatible",
-      baseURL: checkedUrl(baseUrl),
-      apiKey,
-    }).embeddingModel(modelId);
-  },
+  "openai-compatible": (modelId, settings) => openAiCompatibleProvider(settings).embeddingModel(modelId),
 };
 
 /** The one place an embedding spec (`openai:text-embedding-3-small`, `ollama:nomic-embed-text`) becomes a model. */

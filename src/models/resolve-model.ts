@@ -62,6 +62,25 @@ export function optionalBaseUrl(settings: ModelSettings): string | undefined {
   return url === undefined ? undefined : checkedUrl(url);
 }
 
+/** The openai-compatible provider for a server's base URL (option, then OPENAI_COMPATIBLE_BASE_URL) and key. */
+export function openAiCompatibleProvider(settings: ModelSettings) {
+  const env = environmentOf(settings);
+  const baseUrl = nonEmpty(settings.baseUrl) ?? nonEmpty(env.OPENAI_COMPATIBLE_BASE_URL);
+  if (baseUrl === undefined) {
+    throw new ConfigError({
+      message:
+        "The openai-compatible provider needs the server's base URL: pass --base-url (baseUrl in the library) or set OPENAI_COMPATIBLE_BASE_URL, e.g. http://127.0.0.1:8000/v1.",
+    });
+  }
+  const apiKey = nonEmpty(settings.apiKey) ?? nonEmpty(env[API_KEY_VARIABLES["openai-compatible"]]);
+  return createOpenAICompatible({
+    name: "openai-compatible",
+    baseURL: checkedUrl(baseUrl),
+    apiKey,
+    includeUsage: true,
+  });
+}
+
 const factories: Record<ProviderName, ProviderFactory> = {
   openai: (modelId, settings) =>
     createOpenAI({ apiKey: requireApiKey("openai", settings), baseURL: optionalBaseUrl(settings) })(modelId),
@@ -80,23 +99,7 @@ const factories: Record<ProviderName, ProviderFactory> = {
       baseURL: `${checkedUrl(ollamaBaseUrl(settings))}/v1`,
       includeUsage: true,
     })(modelId),
-  "openai-compatible": (modelId, settings) => {
-    const env = environmentOf(settings);
-    const baseUrl = nonEmpty(settings.baseUrl) ?? nonEmpty(env.OPENAI_COMPATIBLE_BASE_URL);
-    if (baseUrl === undefined) {
-      throw new ConfigError({
-        message:
-          "The openai-compatible provider needs the server's base URL: pass --base-url (baseUrl in the library) or set OPENAI_COMPATIBLE_BASE_URL, e.g. http://127.0.0.1:8000/v1.",
-      });
-    }
-    const apiKey = nonEmpty(settings.apiKey) ?? nonEmpty(env[API_KEY_VARIABLES["openai-compatible"]]);
-    return createOpenAICompatible({
-      name: "openai-compatible",
-      baseURL: checkedUrl(baseUrl),
-      apiKey,
-      includeUsage: true,
-    })(modelId);
-  },
+  "openai-compatible": (modelId, settings) => openAiCompatibleProvider(settings)(modelId),
   llamacpp: (modelPath) => {
     if (!existsSync(modelPath) || !statSync(modelPath).isFile()) {
       throw new ConfigError({
