@@ -8,7 +8,9 @@ import { memoryBenchmark } from "./memory.bench.ts";
 import { modelClientBenchmark } from "./model-client.bench.ts";
 import { pythonBenchmark } from "./python.bench.ts";
 import { sandboxBenchmark } from "./sandbox.bench.ts";
+import { serveBenchmark } from "./serve.bench.ts";
 import { strategiesBenchmark } from "./strategies.bench.ts";
+import { viewerBenchmark } from "./viewer.bench.ts";
 
 const BENCHMARKS = [
   modelClientBenchmark,
@@ -19,6 +21,8 @@ const BENCHMARKS = [
   strategiesBenchmark,
   pythonBenchmark,
   memoryBenchmark,
+  viewerBenchmark,
+  serveBenchmark,
 ];
 
 /**

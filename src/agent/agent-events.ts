@@ -44,7 +44,61 @@ export interface AgentResult {
   trace: AgentEvent[];
   /** Answers of ask_llm the run used: unverified. */
   unverified: UnverifiedAnswer[];
+  /** With a planner: the plan, each step's outcome, its revisions (absent for the plain tool loop). */
+  plan?: AgentPlanReport;
+  /** With `verify`: the claims of the answer checked against the evidence the run gathered. */
+  verification?: AgentVerification;
   warnings?: string[];
+}
+
+/** One step of a plan as it went. */
+export interface AgentPlanStep {
+  id: string;
+  goal: string;
+  /** The tool the planner said the step needs (a name the agent has), if any. */
+  tool?: string;
+  status: "done" | "failed" | "not-run";
+  /** What the executor found (its reply, cut to a few thousand characters). */
+  result?: string;
+  /** Why the step failed (its tool errors, or no result). */
+  error?: string;
+}
+
+/** What the planner/executor did: the plan's steps (revisions included), or why it fell back to the plain loop. */
+export interface AgentPlanReport {
+  steps: AgentPlanStep[];
+  /** Revisions of the plan after a failed step. */
+  revisions: number;
+  /** Set when the planner gave no valid plan and the run went on as the plain tool loop. */
+  fallback?: string;
+  /** What was repaired in the planner's output (unknown tools dropped, steps past the cap cut). */
+  notes: string[];
+}
+
+/** One claim of the answer and what the check found. */
+export interface CheckedClaim {
+  claim: string;
+  supported: boolean;
+  /** The id of the evidence that supports it (E1, E2, ...: a tool call of the run). */
+  evidence?: string;
+}
+
+/**
+ * What `verify` adds to an agent's result: the answer's claims checked against the evidence the run gathered
+ * (tool outputs; ask_llm's answers are not evidence). `status` as the RLM's Verification: confirmed (every claim
+ * supported), corrected (unsupported claims removed or marked by a revision), unverified (they were marked
+ * without a revision, or the check could not run: `skipped` says why).
+ */
+export interface AgentVerification {
+  status: "confirmed" | "corrected" | "unverified";
+  checked: number;
+  supported: number;
+  unsupported: number;
+  claims: CheckedClaim[];
+  /** Why the check did not run or did not finish (a limit, a reply that was not valid JSON). */
+  skipped?: string;
+  /** What the verification's calls cost (also in the run's totals). */
+  usage: { inputTokens: number; outputTokens: number; costUsd: number | null; calls: number };
 }
 
 /** What a built-in tool may use of the run it is called in. */

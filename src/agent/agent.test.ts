@@ -89,19 +89,25 @@ describe("createAgent", () => {
     expect(result.toolCalls).toBe(3);
   });
 
-  it("stops at the token limit", async () => {
+  it("stops before a step the token budget cannot cover, not one step past it", async () => {
     const model = new ScriptedModel({
       replies: (call) =>
         call.lastUserText.includes("reached a limit")
-          ? "partial"
+          ? { text: "partial", usage: { input: 20, output: 5 } }
           : { toolCalls: [{ name: "echo", input: { text: "a" } }], usage: { input: 600, output: 10 } },
     });
     const result = await createAgent({ model, tools: { echo }, limits: { maxTokens: 1000 } }).run({
       task: "t",
     });
     expect(result.status).toBe("budget_exceeded");
+    expect(result.stopReason).toContain("cannot cover another step");
     expect(result.answer).toBe("partial");
-    expect(result.steps).toBe(3);
+    // One step (610 tokens) and the last call: a second step would have taken the loop to 1,220 of 1,000.
+    expect(model.calls).toHaveLength(2);
+    expect(result.steps).toBe(2);
+    expect(result.usage.total.inputTokens + result.usage.total.outputTokens).toBe(635);
+    // The step went out with an output cap that fits the budget.
+    expect(model.calls[0]?.options.maxOutputTokens).toBeLessThanOrEqual(1000);
   });
 
   it("cuts a long tool output for the model and keeps the whole of it in the trace", async () => {
@@ -129,9 +135,12 @@ describe("createAgent", () => {
     expect(JSON.stringify(result.trace)).not.toContain(secret);
   });
 
-  it("refuses a planner (not built yet) and bad limits", () => {
+  it("refuses bad planner, verify and limit options with the field named", () => {
     const model = new ScriptedModel({ replies: ["x"] });
-    expect(() => createAgent({ model, tools: {}, planner: true })).toThrow(/not built yet/);
+    expect(() => createAgent({ model, tools: {}, planner: { maxPlanSteps: 9 } })).toThrow(
+      /planner\.maxPlanSteps/,
+    );
+    expect(() => createAgent({ model, tools: {}, verify: { maxClaims: 0 } })).toThrow(/verify\.maxClaims/);
     expect(() => createAgent({ model, tools: {}, limits: { maxSteps: 0 } })).toThrow(/maxSteps/);
   });
 });

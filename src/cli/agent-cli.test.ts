@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { runRlm } from "../../test/rlm-process.ts";
+import { startOtlpReceiver } from "../../test/otlp-receiver.ts";
+import { runRlm, runRlmHere } from "../../test/rlm-process.ts";
 import { startScriptedServer } from "../test/scripted-server.ts";
 
 const root = mkdtempSync(join(tmpdir(), "rlmkit-agent-"));
@@ -129,7 +130,73 @@ describe("rlm agent", () => {
     expect(result.stopReason).toContain("step limit");
   });
 
-  it("exits 2 with one line for an unknown tool, and for --plan (not built yet)", async () => {
+  it("--plan runs planner, step and synthesis, verifies the claims, and prints verification in --json", async () => {
+    const roleOf = (messages: Array<{ role: string; content: unknown }> = []) => {
+      const system = JSON.stringify(messages.filter((message) => message.role === "system"));
+      if (system.includes("You plan the work")) return "planner";
+      if (system.includes("You write the final answer")) return "synthesis";
+      if (system.includes("You list the checkable claims")) return "claims";
+      if (system.includes("You check claims against evidence")) return "check";
+      return messages.some((message) => message.role === "tool") ? "step-done" : "step";
+    };
+    const replies = {
+      planner: { text: JSON.stringify({ steps: [{ id: "1", goal: "Compute 12*12", tool: "calculator" }] }) },
+      step: { toolCalls: [{ name: "calculator", arguments: { expression: "12*12" } }] },
+      "step-done": { text: "12*12 = 144" },
+      synthesis: { text: "It is 144." },
+      claims: { text: '{"claims": ["12 squared is 144"]}' },
+      check: { text: '{"results": [{"claim": 1, "supported": true, "evidence": "E1"}]}' },
+    };
+    await using server = await startScriptedServer({
+      replies: (request) => replies[roleOf(request.body?.messages)],
+    });
+    const trace = join(root, "plan.jsonl");
+    await using collector = await startOtlpReceiver();
+    const outcome = await runRlmHere(
+      [
+        "agent",
+        "--task",
+        "What is 12 squared?",
+        "--model",
+        "openai-compatible:scripted",
+        "--base-url",
+        server.url,
+        "--tools",
+        "calculator",
+        "--plan",
+        "--trace",
+        trace,
+        "--otel",
+        collector.url,
+        "--json",
+      ],
+      root,
+    );
+    expect(outcome.code, outcome.stderr).toBe(0);
+    // The same run went to the OpenTelemetry collector: the agent as invoke_agent, the calculator as execute_tool.
+    const names = collector.spans.map((span) => span.name);
+    expect(names).toContain("invoke_agent rlm-agent");
+    expect(names).toContain("execute_tool calculator");
+    const result = JSON.parse(outcome.stdout);
+    expect(result).toMatchObject({
+      answer: "It is 144.",
+      status: "completed",
+      stopReason: null,
+      steps: 6,
+      toolCalls: 1,
+      verification: { status: "confirmed", checked: 1, supported: 1, unsupported: 0 },
+      plan: { steps: [{ goal: "Compute 12*12", tool: "calculator", status: "done" }], revisions: 0 },
+    });
+    const shown = await runRlmHere(["trace", "show", trace], root);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/\bplan\b/);
+    expect(shown.stdout).toContain("step 1 of 1: Compute 12*12");
+    expect(shown.stdout).toContain("tool calculator");
+    expect(shown.stdout).toContain("verification: confirmed");
+    expect(shown.stdout).toContain("answer: It is 144.");
+  });
+
+  it("exits 2 with one line for an unknown tool, and for --verify with --no-verify", async () => {
     const unknown = await runRlm([
       "agent",
       "--task",
@@ -142,8 +209,9 @@ describe("rlm agent", () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr.trim().split("\n")).toHaveLength(1);
     expect(unknown.stderr).toContain('Unknown tool "teleport"');
-    const plan = await runRlm(["agent", "--task", "x", "--plan"]);
-    expect(plan.code).toBe(2);
-    expect(plan.stderr).toContain("not built yet");
+    const both = await runRlmHere(["agent", "--task", "x", "--plan", "--verify", "--no-verify"], root);
+    expect(both.code).toBe(2);
+    expect(both.stderr.trim().split("\n")).toHaveLength(1);
+    expect(both.stderr).toContain("--verify or --no-verify, not both");
   });
 });

@@ -43,7 +43,7 @@ describe("rlm CLI", () => {
     const unknown = captureIo();
     expect(await runCli(["frobnicate"], unknown.io)).toBe(2);
     expect(unknown.err()).toBe(
-      'rlm: error: Unknown command "frobnicate". Commands: run, agent, chat, bench, memory, feedback, cases, playbook, models, trace. Run `rlm --help`.\n',
+      'rlm: error: Unknown command "frobnicate". Commands: run, agent, chat, mcp, serve, worker, keys, bench, memory, feedback, cases, playbook, models, trace. Run `rlm --help`.\n',
     );
     const option = captureIo();
     expect(await runCli(["models", "--nope"], option.io)).toBe(2);

@@ -10,7 +10,7 @@ import { BudgetRefusal, meteredGenerate } from "./metered-call.ts";
 import { goalHeader } from "./prompts.ts";
 import type { RunEvent } from "./run-events.ts";
 import type { ToolLoop } from "./sub-tools.ts";
-import { withSubcallEvents } from "./subcall-events.ts";
+import { traceText, withSubcallEvents } from "./subcall-events.ts";
 
 /** What the REPL functions of one run need from the run. */
 export interface ReplFunctionsContext {
@@ -112,7 +112,7 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
     };
     if (cached !== undefined) {
       const answer = await cached;
-      run.emit({ type: "subcall-start", at: Date.now(), ...identity });
+      run.emit({ type: "subcall-start", at: Date.now(), ...identity, prompt: traceText(prompt) });
       run.emit({
         type: "subcall-end",
         at: Date.now(),
@@ -121,25 +121,31 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
         cached: true,
         usage: NO_USAGE,
         latencyMs: 0,
+        response: traceText(answer),
       });
       return answer;
     }
     const refusal = run.budget.reserveSubcall();
     if (refusal !== undefined) return `[llm_query not sent: ${refusal}]`;
     const pending = run.semaphore.run(() =>
-      withSubcallEvents(run.emit, identity, async () => {
-        if (run.toolLoop !== undefined) {
-          const looped = await run.toolLoop(client, prompt, run.signal(), identity.callId);
-          return { value: looped.text, usage: looped.usage };
-        }
-        const response = await meteredGenerate(
-          run.budget,
-          client,
-          { prompt, signal: run.signal() },
-          run.record,
-        );
-        return { value: response.text, usage: response.usage };
-      }),
+      withSubcallEvents(
+        run.emit,
+        identity,
+        async () => {
+          if (run.toolLoop !== undefined) {
+            const looped = await run.toolLoop(client, prompt, run.signal(), identity.callId);
+            return { value: looped.text, usage: looped.usage };
+          }
+          const response = await meteredGenerate(
+            run.budget,
+            client,
+            { prompt, signal: run.signal() },
+            run.record,
+          );
+          return { value: response.text, usage: response.usage };
+        },
+        prompt,
+      ),
     );
     run.track(pending);
     run.cache?.set(key, pending);
@@ -169,10 +175,15 @@ export function createReplFunctions(run: ReplFunctionsContext): Record<string, H
       promptChars: prompt.length,
     };
     try {
-      const pending = withSubcallEvents(run.emit, identity, async () => {
-        const child = await runChild(prompt, subContext, callId);
-        return { value: child.answer, usage: child.usage };
-      });
+      const pending = withSubcallEvents(
+        run.emit,
+        identity,
+        async () => {
+          const child = await runChild(prompt, subContext, callId);
+          return { value: child.answer, usage: child.usage };
+        },
+        prompt,
+      );
       run.track(pending);
       return await pending;
     } catch (error) {

@@ -45,6 +45,8 @@ export interface SubcallStartEvent extends RunEventBase {
   kind: "llm_query" | "rlm_query";
   model: string;
   promptChars: number;
+  /** The prompt, cut to its first and last characters (TRACE_TEXT_CHARS in all); absent in older traces. */
+  prompt?: string;
 }
 
 export interface SubcallEndEvent extends RunEventBase {
@@ -61,6 +63,8 @@ export interface SubcallEndEvent extends RunEventBase {
   error?: string;
   /** For rlm_query: the child run's id. */
   childRunId?: string;
+  /** The answer, cut as `prompt` is; absent in older traces and for failed calls. */
+  response?: string;
 }
 
 export interface RunEndEvent extends RunEventBase {

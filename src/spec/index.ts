@@ -22,3 +22,4 @@ export type {
 } from "./sandbox.ts";
 export type { StandardSchemaResult, StandardSchemaV1 } from "./standard-schema.ts";
 export type { Tool, ToolCallOptions, ToolParameters, Tools } from "./tool.ts";
+export type { TraceEvent, TraceSink } from "./trace-sink.ts";

@@ -41,25 +41,30 @@ export interface JobEvent {
 }
 
 export interface JobQueue {
-  /** Stores a job as `queued` and returns at once. */
+  /** Stores a job as `queued` and returns at once. A spec that is not JSON or too large is refused. */
   submit(spec: unknown, options?: { owner?: string }): Promise<JobRecord>;
   /** The job as it is now; undefined for an unknown id. */
   get(id: string): Promise<JobRecord | undefined>;
   /**
-   * Cancels a job that has not ended: a queued one never starts, a running one has its signal aborted. Returns
-   * the job as it is after the request (an ended job is returned unchanged); undefined for an unknown id.
+   * Cancels a job that has not ended: it ends `cancelled` at once; a queued one never starts, a running one has
+   * its signal aborted (what its executor returns afterwards is not kept). Returns the job as it is after the
+   * request (an ended job is returned unchanged); undefined for an unknown id.
    */
   cancel(id: string): Promise<JobRecord | undefined>;
   /**
    * The job's events after `after` (default 0): first the stored ones, then live ones as they come; the
-   * iteration ends once the job has ended and every event was given, or when `signal` aborts.
+   * iteration ends once the job has ended and every event was given, or when `signal` aborts; at once for an
+   * unknown id. A retried job's events go on numbering after those of its earlier attempts.
    */
   events(id: string, options?: { after?: number; signal?: AbortSignal }): AsyncIterable<JobEvent>;
   /** Stops taking work and releases connections; running jobs of this process are cancelled. */
   close(): Promise<void>;
 }
 
-/** What a worker does with one job. Throwing fails the attempt (a thrown error's message becomes `error`). */
+/**
+ * What a worker does with one job. Throwing ends the job `failed` (the first line of the error's message becomes
+ * `error`); it is not retried: only attempts cut short by a worker that stopped or died are.
+ */
 export type JobExecutor = (
   spec: unknown,
   context: { jobId: string; attempt: number; signal: AbortSignal; emit(event: unknown): void },

@@ -125,6 +125,7 @@ export class StrategySession {
           );
           return { value: response.text, usage: response.usage };
         },
+        prompt,
       ),
     );
     this.inFlight.add(pending);

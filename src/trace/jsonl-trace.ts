@@ -2,13 +2,16 @@ import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import type { RunEvent, RunEventListener } from "../engine/run-events.ts";
 import { UsageError } from "../errors/usage-error.ts";
 import { collectSecrets, redactSecrets } from "../models/redact-secrets.ts";
+import type { TraceEvent, TraceSink } from "../spec/trace-sink.ts";
 import { convertOfficialLog, isOfficialLog } from "./official-trace.ts";
 
 /**
- * Writes run events to a JSONL file, one event per line, with secrets redacted. A write that fails (disk full)
- * never stops the run: writing stops, and `failure` says why, for a warning beside the answer.
+ * Writes run events to a JSONL file, one event per line, with secrets redacted: a TraceSink (spec/trace-sink.ts).
+ * A write that fails (disk full) never stops the run: writing stops, and `failure` says why, for a warning beside
+ * the answer. Writes are synchronous, so there is nothing to flush and `close` returns at once.
  */
-export interface TraceWriter {
+export interface TraceWriter extends TraceSink {
+  /** The same function as `write`, typed for `onEvent`. */
   listener: RunEventListener;
   close(): void;
   /** Why the trace stopped being written, when it did. */
@@ -26,15 +29,17 @@ export function createJsonlTraceWriter(path: string, secrets: string[] = collect
   }
   let open = true;
   let failure: string | undefined;
+  const write = (event: TraceEvent) => {
+    if (!open || failure !== undefined) return;
+    try {
+      writeSync(fd, `${redactSecrets(JSON.stringify(event), secrets)}\n`);
+    } catch (error) {
+      failure = `the trace ${path} could not be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); it holds the events before that`;
+    }
+  };
   return {
-    listener(event) {
-      if (!open || failure !== undefined) return;
-      try {
-        writeSync(fd, `${redactSecrets(JSON.stringify(event), secrets)}\n`);
-      } catch (error) {
-        failure = `the trace ${path} could not be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); it holds the events before that`;
-      }
-    },
+    write,
+    listener: write,
     close() {
       if (!open) return;
       open = false;

@@ -1,7 +1,9 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { gzipSync } from "node:zlib";
 import type { Tool } from "ai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createConnectCheckedFetch } from "./connect-checked-fetch.ts";
 import { createFetchUrlTool, type FetchUrlOutput, type FetchUrlToolOptions } from "./fetch-url.ts";
 import { privateAddressReason } from "./private-address.ts";
 
@@ -44,6 +46,8 @@ beforeAll(async () => {
       send(302, "text/plain", "", { location: "http://169.254.169.254/latest/meta-data/" });
     else if (path === "/to-internal") send(307, "text/plain", "", { location: "http://internal.test/admin" });
     else if (path === "/missing") send(404, "text/plain", "no");
+    else if (path === "/gzip")
+      send(200, "text/plain", gzipSync("zipped text"), { "content-encoding": "gzip" });
     else send(500, "text/plain", "?");
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -168,6 +172,39 @@ describe("fetch_url refusals (allowPrivateUrls: false)", () => {
   });
 });
 
+describe("fetch_url at connect time (DNS rebinding)", () => {
+  const port = () => new URL(base).port;
+
+  it("refuses a name whose answer turns private between the check and the connection", async () => {
+    let lookups = 0;
+    const tool = createFetchUrlTool({
+      resolveHost: async () => (lookups++ === 0 ? ["93.184.216.34"] : ["127.0.0.1"]),
+    });
+    await expect(call(tool, `http://rebind.test:${port()}/article`)).rejects.toThrow(
+      /rebind\.test resolved to a loopback address at connect time/,
+    );
+    expect(lookups).toBe(2);
+  });
+
+  it("connects through the checked lookup, returns redirects unfollowed and decodes gzip", async () => {
+    const checked = createConnectCheckedFetch(
+      async () => ["127.0.0.1"],
+      () => undefined,
+    );
+    const get = (path: string) =>
+      checked(new URL(`http://any-name.test:${port()}${path}`), {
+        signal: AbortSignal.timeout(10_000),
+        headers: {},
+      });
+    expect(await (await get("/json")).text()).toBe('{"answer":42}');
+    const redirect = await get("/redirect");
+    expect(redirect.status).toBe(302);
+    expect(redirect.headers.get("location")).toBe("/hop");
+    await redirect.body?.cancel();
+    expect(await (await get("/gzip")).text()).toBe("zipped text");
+  });
+});
+
 describe("privateAddressReason", () => {
   it("lets public addresses through", () => {
     for (const address of [
@@ -187,6 +224,9 @@ describe("privateAddressReason", () => {
     expect(privateAddressReason("::ffff:7f00:1")).toBe("loopback (IPv4 in IPv6)");
     expect(privateAddressReason("::")).toBe("unspecified");
     expect(privateAddressReason("64:ff9b::a00:1")).toBe("private (IPv4 in IPv6)");
+    expect(privateAddressReason("64:ff9b:1::a00:1")).toBe("local-use NAT64");
+    expect(privateAddressReason("64:ff9b:1:ffff::1")).toBe("local-use NAT64");
+    expect(privateAddressReason("64:ff9b:2::1")).toBeUndefined();
     expect(privateAddressReason("2002:a9fe:a9fe::1")).toBe("link-local (cloud metadata) (IPv4 in IPv6)");
     expect(privateAddressReason("example.com")).toBe("not an IP address");
   });

@@ -1,7 +1,9 @@
 import { type Tool, tool } from "ai";
 import { z } from "zod";
 import { assertHttpUrl, assertPublicUrl, type ResolveHost, resolveHostWithDns } from "./assert-public-url.ts";
+import { createConnectCheckedFetch } from "./connect-checked-fetch.ts";
 import { htmlToMarkdown } from "./html-to-markdown.ts";
+import { privateAddressReason } from "./private-address.ts";
 import { readLimitedBody } from "./read-limited-body.ts";
 import { errorCause, toolError } from "./tool-error.ts";
 
@@ -11,7 +13,11 @@ export interface FetchUrlToolOptions {
    * public addresses, for the URL and every redirect). Turn on only for an intranet you trust the model with.
    */
   allowPrivateUrls?: boolean;
-  /** The fetch to use (default the global one). Redirects are followed here, one checked hop at a time. */
+  /**
+   * The fetch to use. Default: with allowPrivateUrls the global one; without, one whose connections resolve the
+   * name again at connect time and refuse a private address there too (DNS rebinding). A fetch given here is
+   * used as it is (its own connections are not checked). Redirects are followed here, one checked hop at a time.
+   */
   fetch?: typeof fetch;
   /** For the whole fetch, redirects and body included, in ms (default 20,000). */
   timeoutMs?: number;
@@ -42,18 +48,22 @@ const HTML_TYPES = new Set(["text/html", "application/xhtml+xml"]);
 /**
  * The `fetch_url` tool: reads a web page as Markdown (linkedom, Readability, turndown) or a text file as it is.
  * PDFs, images and other binary types are refused with a clear error. Only http(s); unless allowPrivateUrls,
- * every address of the host and of each redirect's host must be public. Residual risk: the check resolves the
- * name, then fetch resolves it again, so a DNS server that answers differently the second time (rebinding) is
- * not stopped here; run untrusted agents where private services are not reachable at all.
+ * every address of the host and of each redirect's host must be public, when the URL is checked and again when
+ * the connection is made (the name is resolved at connect time through the same check, so a DNS server that
+ * answers differently the second time, rebinding, reaches no private address).
  */
 export function createFetchUrlTool(options: FetchUrlToolOptions = {}): Tool {
+  const allowPrivateUrls = options.allowPrivateUrls ?? false;
+  const resolveHost = options.resolveHost ?? resolveHostWithDns;
   const settings: FetchSettings = {
-    allowPrivateUrls: options.allowPrivateUrls ?? false,
-    fetchImpl: options.fetch ?? globalThis.fetch,
+    allowPrivateUrls,
+    fetchImpl:
+      options.fetch ??
+      (allowPrivateUrls ? globalThis.fetch : createConnectCheckedFetch(resolveHost, privateAddressReason)),
     timeoutMs: options.timeoutMs ?? 20_000,
     maxBytes: options.maxBytes ?? 5 * 1024 * 1024,
     maxChars: options.maxChars ?? 100_000,
-    resolveHost: options.resolveHost ?? resolveHostWithDns,
+    resolveHost,
   };
   return tool({
     description:
@@ -65,7 +75,10 @@ export function createFetchUrlTool(options: FetchUrlToolOptions = {}): Tool {
 
 interface FetchSettings {
   allowPrivateUrls: boolean;
-  fetchImpl: typeof fetch;
+  fetchImpl: (
+    url: URL,
+    init: { redirect: "manual"; signal: AbortSignal; headers: Record<string, string> },
+  ) => Promise<Response>;
   timeoutMs: number;
   maxBytes: number;
   maxChars: number;

@@ -23,7 +23,8 @@ const BLOCKED_V4: [number[], number, string][] = [
  * Why `address` (an IPv4 or IPv6 literal, brackets allowed) is not a public internet address, or undefined when
  * it is. Private, loopback, link-local (169.254.169.254, the cloud metadata address), CGNAT, unique-local
  * (fd00:ec2::254), multicast and reserved ranges are refused; IPv4 inside IPv6 (mapped ::ffff:a.b.c.d,
- * compatible ::a.b.c.d, NAT64 64:ff9b::/96, 6to4 2002::/16) is judged by its IPv4 address. Not an IP at all:
+ * compatible ::a.b.c.d, NAT64 64:ff9b::/96, 6to4 2002::/16) is judged by its IPv4 address; the local-use NAT64
+ * prefix 64:ff9b:1::/48 (RFC 8215, translated inside a network) is refused whole. Not an IP at all:
  * "not an IP address".
  */
 export function privateAddressReason(address: string): string | undefined {
@@ -48,6 +49,7 @@ function blockedV6(bytes: number[]): string | undefined {
   if (zeros(0, 10) && bytes[10] === 0xff && bytes[11] === 0xff) return mapped(bytes.slice(12));
   if (zeros(0, 12)) return mapped(bytes.slice(12));
   if (matches(bytes, [0x00, 0x64, 0xff, 0x9b], 32) && zeros(4, 12)) return mapped(bytes.slice(12));
+  if (matches(bytes, [0x00, 0x64, 0xff, 0x9b, 0x00, 0x01], 48)) return "local-use NAT64";
   if (bytes[0] === 0x20 && bytes[1] === 0x02) return mapped(bytes.slice(2, 6));
   if (matches(bytes, [0xfc], 7)) return "unique-local";
   if (matches(bytes, [0xfe, 0x80], 10)) return "link-local";

@@ -3,7 +3,9 @@ import { type Command, lazyRun } from "../command.ts";
 const HELP = `Usage: rlm agent --task <text> [options]
 
 Works on a task with tools in a loop (the AI SDK's tool loop): the model calls tools, reads their
-results and answers. At a limit one last call turns what it has into an answer.
+results and answers. At a limit one last call turns what it has into an answer. The planner's,
+executor's, synthesis' and verification's calls all count against the limits; the last call, the
+synthesis and the verification (at most 3 calls) come on top of --max-steps.
 
 Task and model:
   --task TEXT           the task
@@ -26,11 +28,19 @@ Limits:
   --max-tokens N        tokens over all calls
   --max-cost USD        spend at most this much (every model needs a known price: see --prices)
   --timeout S           wall time of the run in seconds
-Not built yet (a usage error for now):
-  --plan                plan first, then execute the plan's steps
-  --verify              check the answer's claims before it is given
+Planning and verification:
+  --plan                a planner call writes a short plan (steps and the tool each needs; with --memory
+                        informed by similar earlier runs), an executor runs each step with the tools, a
+                        failed step may revise the plan, a last call writes the answer from the results
+  --verify              before the answer is given, check its claims against what the tools returned
+                        (search results, pages, code output; not ask_llm); unsupported claims are revised
+                        or marked [unverified] (on by default with --plan)
+  --no-verify           --plan without the verification
 Output:
   --trace FILE          write every event to a JSONL trace (see \`rlm trace show\`)
+  --otel [URL]          export the run as OpenTelemetry spans (GenAI conventions) to an OTLP/HTTP collector
+                        (default: OTEL_EXPORTER_OTLP_ENDPOINT, which alone turns export on)
+  --otel-content        also put prompts, replies, tool arguments and results on the spans, secrets redacted
   --json                print {answer, status, stopReason, runId, steps, toolCalls, usage, verification,
                         durationMs} on stdout
   -h, --help            show this help

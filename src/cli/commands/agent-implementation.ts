@@ -16,6 +16,8 @@ import { asModelClient } from "../../models/model-client.ts";
 import { loadPriceTable } from "../../models/prices.ts";
 import { collectSecrets } from "../../models/redact-secrets.ts";
 import { formatCost } from "../../models/usage.ts";
+import { fillOtelFlag, OTEL_OPTIONS, openOtelSink } from "../../telemetry/otel-flags.ts";
+import type { OtelSink } from "../../telemetry/otel-sink.ts";
 import { createJsonlTraceWriter, type TraceWriter } from "../../trace/jsonl-trace.ts";
 import { type CliIo, writeLine } from "../cli-io.ts";
 import { EXIT } from "../exit-codes.ts";
@@ -40,6 +42,7 @@ const OPTIONS = {
   memory: { type: "string" },
   plan: { type: "boolean" },
   verify: { type: "boolean" },
+  "no-verify": { type: "boolean" },
   "max-steps": { type: "string" },
   "max-tool-calls": { type: "string" },
   "max-tokens": { type: "string" },
@@ -47,6 +50,7 @@ const OPTIONS = {
   timeout: { type: "string" },
   "allow-private-urls": { type: "boolean" },
   trace: { type: "string" },
+  ...OTEL_OPTIONS,
   json: { type: "boolean" },
 } as const;
 
@@ -104,7 +108,8 @@ function printResult(result: AgentResult, io: CliIo, json: boolean): void {
         steps: result.steps,
         toolCalls: result.toolCalls,
         usage: result.usage,
-        verification: null,
+        verification: result.verification ?? null,
+        ...(result.plan ? { plan: result.plan } : {}),
         unverified: result.unverified,
         durationMs: Math.round(result.durationMs),
         ...(result.warnings ? { warnings: result.warnings } : {}),
@@ -117,6 +122,15 @@ function printResult(result: AgentResult, io: CliIo, json: boolean): void {
   for (const item of result.unverified) {
     writeLine(io.stderr, `unverified (ask_llm, ${item.model}): ${item.question.slice(0, 80)}`);
   }
+  const verification = result.verification;
+  if (verification !== undefined) {
+    writeLine(
+      io.stderr,
+      verification.skipped
+        ? `verification: not done (${verification.skipped})`
+        : `verification: ${verification.status} · ${verification.checked} claims checked · ${verification.supported} supported · ${verification.unsupported} unsupported`,
+    );
+  }
   const total = result.usage.total;
   writeLine(
     io.stderr,
@@ -128,11 +142,14 @@ function printResult(result: AgentResult, io: CliIo, json: boolean): void {
 export async function run(args: string[], io: CliIo): Promise<number> {
   const { values } = parseOptions(
     "agent",
-    fillOptionalValue(args, "--memory", () => defaultMemoryLocation(io.env)),
+    fillOtelFlag(fillOptionalValue(args, "--memory", () => defaultMemoryLocation(io.env))),
     OPTIONS,
   );
-  if (values.plan) throw new UsageError({ message: "--plan (planner/executor) is not built yet." });
-  if (values.verify) throw new UsageError({ message: "--verify (claim verification) is not built yet." });
+  if (values.verify && values["no-verify"]) {
+    throw new UsageError({ message: "Give --verify or --no-verify, not both." });
+  }
+  const plan = values.plan === true;
+  const verify = values["no-verify"] ? false : values.verify === true || plan;
   const task = await readTask(values);
   const toolNames = values.tools === undefined ? undefined : parseToolNames(values.tools);
   const timeout = positiveNumber("timeout", values.timeout);
@@ -188,15 +205,19 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     let trace: TraceWriter | undefined;
     const secrets = collectSecrets(io.env, [values["api-key"]]);
     if (values.trace !== undefined) trace = createJsonlTraceWriter(values.trace, secrets);
+    let otel: OtelSink | undefined;
     const agent = createAgent({
       model: client,
       tools,
       limits,
+      planner: plan,
+      verify,
       env: io.env,
       secrets,
       ...(memory ? { memory, learners: [createCaseBank({ memory })] } : {}),
       onEvent: (event) => {
         trace?.listener(event);
+        otel?.write(event);
         progress.listener(event);
       },
     });
@@ -207,15 +228,19 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     };
     process.on("SIGINT", onInterrupt);
     try {
+      otel = await openOtelSink(values, io.env, { secrets: [values["api-key"]], agentName: "rlm-agent" });
       const ran = await agent.run({ task, signal: controller.signal });
       progress.stop();
-      const failure = trace?.failure;
-      const result = failure ? { ...ran, warnings: [...(ran.warnings ?? []), failure] } : ran;
+      // Spans go out before the answer is printed; a collector that is down costs at most the bound (5 s).
+      await otel?.close();
+      const failures = [trace?.failure, otel?.failure].filter((line) => line !== undefined);
+      const result = failures.length ? { ...ran, warnings: [...(ran.warnings ?? []), ...failures] } : ran;
       printResult(result, io, json);
       return result.status === "completed" ? EXIT.ok : EXIT.failed;
     } finally {
       progress.stop();
       trace?.close();
+      await otel?.close();
       process.off("SIGINT", onInterrupt);
     }
   } finally {

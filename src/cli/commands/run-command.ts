@@ -64,6 +64,11 @@ Privacy:
                         value) to a JSONL file; the trace gets them as privacy-audit events too
 Output:
   --trace FILE          write every event to a JSONL trace (see \`rlm trace show\`)
+  --otel [URL]          export the run as OpenTelemetry spans (GenAI conventions) to an OTLP/HTTP collector,
+                        e.g. http://127.0.0.1:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT, which alone turns
+                        export on; headers from OTEL_EXPORTER_OTLP_HEADERS); sizes, tokens and cost only
+  --otel-content        also put prompts, replies, code, outputs and answers on the spans, secrets redacted
+                        (or OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true)
   --verify              before the answer is accepted, a verification turn checks it against the context with
                         code and confirms or corrects it (result: verification {status, evidence, usage})
   --compaction MODE     near the root model's window: summary (default: the model sums up, the conversation

@@ -11,6 +11,7 @@ import { PROMPT_STYLES, type PromptStyle } from "../../engine/prompts.ts";
 import type { RLMOptions, RunResult } from "../../engine/rlm.ts";
 import type { RunEvent } from "../../engine/run-events.ts";
 import { MAX_TIMER_MS, validateLimits } from "../../engine/run-limits.ts";
+import { runResultJson } from "../../engine/run-result-json.ts";
 import type { CompactionMode } from "../../engine/summary-compaction.ts";
 import { UsageError } from "../../errors/usage-error.ts";
 import { type CaseBank, createCaseBank } from "../../learning/case-bank.ts";
@@ -26,6 +27,8 @@ import { formatCost } from "../../models/usage.ts";
 import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
 import type { StandardSchemaV1 } from "../../spec/standard-schema.ts";
 import { checkStrategyName, resolveStrategy } from "../../strategies/resolve-strategy.ts";
+import { fillOtelFlag, OTEL_OPTIONS, openOtelSink } from "../../telemetry/otel-flags.ts";
+import type { OtelSink } from "../../telemetry/otel-sink.ts";
 import { createJsonlTraceWriter, type TraceWriter } from "../../trace/jsonl-trace.ts";
 import { type CliIo, writeLine } from "../cli-io.ts";
 import { EXIT } from "../exit-codes.ts";
@@ -129,6 +132,7 @@ export const OPTIONS = {
   "local-model": { type: "string", multiple: true },
   redact: { type: "string", multiple: true },
   audit: { type: "string" },
+  ...OTEL_OPTIONS,
 } as const;
 
 async function readQuery(values: { query?: string; "query-file"?: string }): Promise<string> {
@@ -179,23 +183,7 @@ function trackProgress(io: CliIo, json: boolean) {
 
 export function printResult(result: RunResult, io: CliIo, json: boolean): void {
   if (json) {
-    const { answer, status, usage, iterations, subcalls, durationMs } = result;
-    writeLine(
-      io.stdout,
-      JSON.stringify({
-        ...(result.runId ? { runId: result.runId } : {}),
-        answer,
-        status,
-        usage,
-        iterations,
-        subcalls,
-        durationMs: Math.round(durationMs),
-        ...(result.error ? { error: result.error } : {}),
-        ...(result.partialAnswer === undefined ? {} : { partialAnswer: result.partialAnswer }),
-        ...(result.warnings ? { warnings: result.warnings } : {}),
-        ...(result.verification ? { verification: result.verification } : {}),
-      }),
-    );
+    writeLine(io.stdout, JSON.stringify(runResultJson(result)));
     return;
   }
   const answer = result.answer ?? result.partialAnswer;
@@ -374,7 +362,7 @@ export async function readRunOptions(values: RunValues, io: CliIo) {
 export async function run(args: string[], io: CliIo): Promise<number> {
   const { values } = parseOptions(
     "run",
-    fillOptionalValue(args, "--memory", () => defaultMemoryLocation(io.env)),
+    fillOtelFlag(fillOptionalValue(args, "--memory", () => defaultMemoryLocation(io.env))),
     OPTIONS,
   );
   const { query, contextPaths, strategyName, options, schema } = await readRunOptions(values, io);
@@ -458,12 +446,14 @@ async function runWithMemory(
   const json = values.json === true;
   let progress: ReturnType<typeof trackProgress> | undefined;
   let trace: TraceWriter | undefined;
+  let otel: OtelSink | undefined;
   let audit: AuditLog | undefined;
   const strategy = resolveStrategy(strategyName, {
     ...options,
     ...(options.privacy ? { privacy: { ...options.privacy, onAudit: (entry) => audit?.write(entry) } } : {}),
     onEvent: (event) => {
       trace?.listener(event);
+      otel?.write(event);
       progress?.listener(event);
     },
   });
@@ -498,6 +488,10 @@ async function runWithMemory(
         collectSecrets(io.env, [values["api-key"], values["sub-api-key"]]),
       );
     }
+    otel = await openOtelSink(values, io.env, {
+      secrets: [values["api-key"], values["sub-api-key"]],
+      privacy: options.privacy !== undefined,
+    });
     const ran = await strategy.run({
       context,
       query,
@@ -505,15 +499,20 @@ async function runWithMemory(
       ...(schema === undefined ? {} : { schema }),
     });
     progress.stop();
+    // Spans go out before the answer is printed; a collector that is down costs at most the bound (5 s).
+    await otel?.close();
     // A trace that could not be written costs the trace, never the answer: it becomes a warning.
-    const traceFailure = trace?.failure;
-    const result = traceFailure ? { ...ran, warnings: [...(ran.warnings ?? []), traceFailure] } : ran;
+    const sinkFailures = [trace?.failure, otel?.failure].filter((line) => line !== undefined);
+    const result = sinkFailures.length
+      ? { ...ran, warnings: [...(ran.warnings ?? []), ...sinkFailures] }
+      : ran;
     printResult(result, io, json);
     if (terminatedBy !== undefined) return 128 + (terminatedBy === "SIGHUP" ? 1 : 15);
     return result.status === "completed" ? EXIT.ok : EXIT.failed;
   } finally {
     progress?.stop();
     trace?.close();
+    await otel?.close();
     audit?.close();
     process.off("SIGINT", onInterrupt);
     process.off("SIGTERM", onTerminate);

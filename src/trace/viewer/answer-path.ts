@@ -1,0 +1,100 @@
+import type { CellNode, IterationNode, RunNode, SubcallNode, ToolNode, TraceNode } from "../run-tree.ts";
+
+/**
+ * The answer path: the nodes that produced a run's final answer, as far as a trace can tell. The trace does not
+ * record which variable fed which, so this is a heuristic, and it says so in the viewer:
+ *
+ * - the iteration that produced the answer: the last finished one whose code or reply calls FINAL/FINAL_VAR
+ *   (else the last finished one: an agent's last step, a fallback answer);
+ * - in it, the cells that call FINAL/FINAL_VAR, and every sub-call and tool call that succeeded during the
+ *   iteration (with the cells that made them);
+ * - earlier sub-calls and tool calls whose result appears word for word in the answer: an rlm_query's child
+ *   answer, a tool's output (llm_query answers are not in the trace, so earlier llm_queries never qualify);
+ * - through each rlm_query on the path, the same inside its child run;
+ * - and every ancestor of those nodes.
+ */
+export function answerPath(roots: readonly RunNode[]): Set<number> {
+  const path = new Set<number>();
+  const mark = (node: TraceNode | undefined) => {
+    for (let at = node; at !== undefined && !path.has(at.id); at = at.parent) path.add(at.id);
+  };
+  const visit = (run: RunNode) => {
+    const answer = answerText(run);
+    if (answer === undefined) return;
+    mark(run);
+    const iterations = run.children.filter(
+      (child): child is IterationNode => child.kind === "iteration" && child.end !== undefined,
+    );
+    const answering = iterations.findLast(callsFinal) ?? iterations.at(-1);
+    if (answering) {
+      mark(answering);
+      for (const child of answering.children)
+        if (child.kind === "cell" && FINAL_CALL.test(child.cell.code)) mark(child);
+    }
+    const flatAnswer = flatten(answer);
+    for (const call of callsOf(run)) {
+      // A call that failed gave nothing to the answer.
+      if (call.end?.ok !== true) continue;
+      const inAnswering = answering !== undefined && isUnder(call, answering);
+      if (!inAnswering && !resultInAnswer(call, flatAnswer)) continue;
+      mark(call);
+      for (const child of call.children) if (child.kind === "run") visit(child);
+    }
+  };
+  for (const root of roots) visit(root);
+  return path;
+}
+
+const FINAL_CALL = /\bFINAL(?:_VAR)?\s*\(/;
+
+function callsFinal(iteration: IterationNode): boolean {
+  const end = iteration.end;
+  if (end === undefined) return false;
+  return FINAL_CALL.test(end.reply) || end.cells.some((cell) => FINAL_CALL.test(cell.code));
+}
+
+function answerText(run: RunNode): string | undefined {
+  const answer = run.end?.answer;
+  if (answer === undefined || answer === null) return undefined;
+  return typeof answer === "string" ? answer : JSON.stringify(answer);
+}
+
+/** Sub-calls and tool calls of a run (not of its child runs), in tree order. */
+function callsOf(run: RunNode): Array<SubcallNode | ToolNode> {
+  const found: Array<SubcallNode | ToolNode> = [];
+  const stack: TraceNode[] = [...run.children].reverse();
+  while (stack.length > 0) {
+    const node = stack.pop() as TraceNode;
+    if (node.kind === "run") continue;
+    if (node.kind === "subcall" || node.kind === "tool") found.push(node);
+    for (let index = node.children.length - 1; index >= 0; index--)
+      stack.push(node.children[index] as TraceNode);
+  }
+  return found;
+}
+
+function isUnder(node: TraceNode, ancestor: IterationNode | CellNode): boolean {
+  for (let at = node.parent; at !== undefined; at = at.parent) if (at === ancestor) return true;
+  return false;
+}
+
+function flatten(text: string): string {
+  return text.replace(/\s+/g, " ").trim();
+}
+
+/** Results shorter than this are too common to say they fed the answer ("ok", "1"). */
+const MIN_RESULT_CHARS = 3;
+/** Longer results are not compared (the answer would quote them whole only rarely; the work stays bounded). */
+const MAX_RESULT_CHARS = 10_000;
+
+function resultInAnswer(call: SubcallNode | ToolNode, answer: string): boolean {
+  let result: string | undefined;
+  if (call.kind === "tool") result = call.end?.ok ? call.end.output : undefined;
+  else {
+    const child = call.children.find((node): node is RunNode => node.kind === "run");
+    result = child ? answerText(child) : undefined;
+  }
+  if (result === undefined) return false;
+  const flat = flatten(result);
+  return flat.length >= MIN_RESULT_CHARS && flat.length <= MAX_RESULT_CHARS && answer.includes(flat);
+}
