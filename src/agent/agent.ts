@@ -573,6 +573,7 @@ export class RlmAgent implements Agent<never, ToolSet> {
   }
 
   private async closeScope(): Promise<void> {
+    this.scope?.budget.release();
     this.scope = undefined;
     for (const close of this.closers) {
       try {

@@ -1,6 +1,7 @@
 import type { ModelPrice } from "../models/prices.ts";
 import type { CallUsage, UsageTotals } from "../models/usage.ts";
 import { addCallUsage, emptyUsageTotals } from "../models/usage.ts";
+import { type TimeoutSignal, timeoutSignal } from "../shared/timeout-signal.ts";
 import type { RunLimits } from "./run-limits.ts";
 
 export type BudgetStop = "budget_exceeded" | "timeout" | "cancelled";
@@ -54,6 +55,7 @@ export class Budget {
   readonly signal: AbortSignal;
   private readonly deadline: number | undefined;
   private readonly timeoutSignal: AbortSignal | undefined;
+  private readonly deadlineTimer: TimeoutSignal | undefined;
   private readonly userSignal: AbortSignal | undefined;
   total: UsageTotals = emptyUsageTotals();
   readonly byModel = new Map<string, UsageTotals>();
@@ -74,9 +76,18 @@ export class Budget {
     this.limits = limits;
     this.userSignal = signal;
     this.deadline = limits.timeoutMs === undefined ? undefined : performance.now() + limits.timeoutMs;
-    this.timeoutSignal = limits.timeoutMs === undefined ? undefined : AbortSignal.timeout(limits.timeoutMs);
+    this.deadlineTimer = limits.timeoutMs === undefined ? undefined : timeoutSignal(limits.timeoutMs);
+    this.timeoutSignal = this.deadlineTimer?.signal;
     const signals = [signal, this.timeoutSignal].filter((item): item is AbortSignal => item !== undefined);
     this.signal = signals.length === 0 ? new AbortController().signal : AbortSignal.any(signals);
+  }
+
+  /**
+   * The run tree has ended: its time limit's timer is cleared, so a server's finished runs are not kept alive
+   * until their limits would have passed. (`stopReason` still compares the clock with the deadline.)
+   */
+  release(): void {
+    this.deadlineTimer?.clear();
   }
 
   record(model: string, usage: CallUsage): void {

@@ -417,7 +417,16 @@ export class RLM {
       memoryUse: { adds: 0, searches: 0 },
       ...(this.privacy ? { privacy: this.privacy.session((event) => this.emit(tree, event)) } : {}),
     };
-    const outcome = await this.runNode(request, tree, 0, undefined, undefined, undefined, undefined, repl);
+    const outcome = await this.runNode(
+      request,
+      tree,
+      0,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      repl,
+    ).finally(() => tree.budget.release());
     const { budget } = tree;
     const warnings = [...budget.notes(), ...tree.warnings];
     return {

@@ -11,6 +11,7 @@ import {
   tool,
 } from "ai";
 import { ModelCallError } from "../errors/model-call-error.ts";
+import { timeoutSignal } from "../shared/timeout-signal.ts";
 import type { ModelCallEvent, ModelCallListener } from "./model-events.ts";
 import type { ModelSettings } from "./model-settings.ts";
 import { DEFAULT_PRICES, findPrice, type ModelPrice, type PriceTable, priceCall } from "./prices.ts";
@@ -245,10 +246,12 @@ export class ModelClient {
     }
 
     for (let attempt = 1; ; attempt++) {
-      const timeout = AbortSignal.timeout(this.timeoutMs);
+      const deadline = timeoutSignal(this.timeoutMs);
+      const timeout = deadline.signal;
       const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
       try {
         const result = await this.attempt(request, signal);
+        deadline.clear();
         const usage = this.usageOf(result.usage);
         const response: CachedResponse = { text: result.text, usage, finishReason: result.finishReason };
         if (key !== undefined) this.cache?.set(key, response);
@@ -264,6 +267,7 @@ export class ModelClient {
         };
       } catch (caught) {
         const failure = this.classify(caught, attempt, request.signal, timeout);
+        deadline.clear();
         const waitMs = this.retryDelay(failure, caught, attempt);
         if (waitMs === undefined) {
           end({ ok: false, usage: NO_USAGE, attempts: attempt, cached: false, error: failure.message });

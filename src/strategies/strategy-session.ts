@@ -149,6 +149,7 @@ export class StrategySession {
 
   /** Ends the run: an answer, or the error that stopped it. */
   finish(outcome: { answer: string } | { error: unknown }): RunResult {
+    this.budget.release();
     const status: RunStatus =
       "answer" in outcome
         ? "completed"
