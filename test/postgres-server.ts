@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { afterAll, beforeAll } from "vitest";
 
 export interface PostgresServer {
   /** The `postgres` maintenance database, as the superuser `postgres` (trust auth on loopback). */
@@ -186,5 +187,34 @@ export async function startPostgresServer(): Promise<PostgresServer> {
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     },
     stop,
+  };
+}
+
+/**
+ * One server with one fresh database for a test file: started before its tests (beforeAll) and stopped after
+ * them (afterAll). Read `url` (and `server`) inside tests, once beforeAll has run.
+ */
+export function usePostgresDatabase(): { readonly url: string; readonly server: PostgresServer } {
+  let server: PostgresServer | undefined;
+  let url: string | undefined;
+  beforeAll(async () => {
+    server = await startPostgresServer();
+    url = await server.createDatabase();
+  }, START_TIMEOUT_MS * 2);
+  afterAll(async () => {
+    await server?.stop();
+  }, START_TIMEOUT_MS);
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined)
+      throw new Error("the PostgreSQL server is not started yet (read it inside a test)");
+    return value;
+  };
+  return {
+    get url() {
+      return started(url);
+    },
+    get server() {
+      return started(server);
+    },
   };
 }

@@ -84,3 +84,11 @@ export async function runRlmHere(args: string[], home: string): Promise<RlmOutco
   const code = await runCli(args, { stdout, stderr, env: { ...RLM_ENV, HOME: home } });
   return { code, stdout: out, stderr: err };
 }
+
+/**
+ * The flags that point `rlm` at a scripted OpenAI-compatible server (src/test/scripted-server.ts): the root model
+ * asks for "root", llm_query for "sub" (the server's replies tell them apart by `body.model`).
+ */
+export function scriptedModelFlags(url: string): string[] {
+  return ["--model", "openai-compatible:root", "--sub-model", "openai-compatible:sub", "--base-url", url];
+}

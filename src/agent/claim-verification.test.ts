@@ -1,27 +1,11 @@
 /** Claim verification (`verify`) on the plain agent, and the evidence it is checked against. */
 import { describe, expect, it } from "vitest";
-import { type ScriptedCall, ScriptedModel, type ScriptedReply } from "../test/scripted-model.ts";
+import { callsOf, scriptedAgentModel } from "../../test/agent-script.ts";
+import type { ScriptedCall, ScriptedReply } from "../test/scripted-model.ts";
 import { createAgent } from "./agent.ts";
 import { selectEvidence } from "./evidence.ts";
 import { createCalculatorTool } from "./tools/index.ts";
 import { parseChecks } from "./verification-prompts.ts";
-
-function role(call: ScriptedCall): string {
-  if (call.system.includes("You list the checkable claims")) return "claims";
-  if (call.system.includes("You check claims against evidence")) return "check";
-  if (call.system.includes("You revise an answer")) return "revise";
-  return "loop";
-}
-
-function scripted(script: Partial<Record<string, (call: ScriptedCall) => ScriptedReply>>) {
-  return new ScriptedModel({
-    replies: (call) => {
-      const reply = script[role(call)];
-      if (reply === undefined) throw new Error(`no script for a ${role(call)} call`);
-      return reply(call);
-    },
-  });
-}
 
 const DRAFT = "6 times 7 is 42. The moon is made of cheese.";
 const loop = (call: ScriptedCall): ScriptedReply =>
@@ -30,25 +14,26 @@ const loop = (call: ScriptedCall): ScriptedReply =>
     : { toolCalls: [{ name: "calculator", input: { expression: "6*7" } }] };
 const claims = () => JSON.stringify({ claims: ["6 times 7 is 42", "The moon is made of cheese"] });
 
+/** The calculator run that drafts DRAFT, verified: the check replies with `results`, the revision with `revise`. */
+async function verifyDraft(results: object[], revise: () => ScriptedReply) {
+  const model = scriptedAgentModel({ loop, claims, check: () => JSON.stringify({ results }), revise });
+  const result = await createAgent({
+    model,
+    tools: { calculator: createCalculatorTool() },
+    verify: true,
+  }).run({ task: "What is 6 times 7?" });
+  return { model, result };
+}
+
 describe("claim verification", () => {
   it("revises an unsupported claim once and counts the claims", async () => {
-    const model = scripted({
-      loop,
-      claims,
-      check: () =>
-        JSON.stringify({
-          results: [
-            { claim: 1, supported: true, evidence: "E1" },
-            { claim: 2, supported: false },
-          ],
-        }),
-      revise: () => "6 times 7 is 42. The moon is made of cheese [unverified].",
-    });
-    const result = await createAgent({
-      model,
-      tools: { calculator: createCalculatorTool() },
-      verify: true,
-    }).run({ task: "What is 6 times 7?" });
+    const { model, result } = await verifyDraft(
+      [
+        { claim: 1, supported: true, evidence: "E1" },
+        { claim: 2, supported: false },
+      ],
+      () => "6 times 7 is 42. The moon is made of cheese [unverified].",
+    );
 
     expect(result.status).toBe("completed");
     expect(result.answer).toBe("6 times 7 is 42. The moon is made of cheese [unverified].");
@@ -64,7 +49,7 @@ describe("claim verification", () => {
     });
     expect(result.verification?.usage.calls).toBe(3);
     // The revision saw the draft whole and the unsupported claim, not the supported one.
-    const revise = model.calls.find((call) => role(call) === "revise")?.lastUserText ?? "";
+    const revise = callsOf(model, "revise")[0]?.lastUserText ?? "";
     expect(revise).toContain(DRAFT);
     expect(revise).toMatch(/does not support:\n1\. The moon is made of cheese\n/);
     const event = result.trace.find((entry) => entry.type === "verification");
@@ -74,23 +59,13 @@ describe("claim verification", () => {
   });
 
   it("counts a claim supported by an evidence id that was never shown as unsupported, and marks it itself when the revision fails", async () => {
-    const model = scripted({
-      loop,
-      claims,
-      check: () =>
-        JSON.stringify({
-          results: [
-            { claim: 1, supported: true, evidence: "E1" },
-            { claim: 2, supported: true, evidence: "E9" },
-          ],
-        }),
-      revise: () => ({ error: "the model is down" }),
-    });
-    const result = await createAgent({
-      model,
-      tools: { calculator: createCalculatorTool() },
-      verify: true,
-    }).run({ task: "What is 6 times 7?" });
+    const { result } = await verifyDraft(
+      [
+        { claim: 1, supported: true, evidence: "E1" },
+        { claim: 2, supported: true, evidence: "E9" },
+      ],
+      () => ({ error: "the model is down" }),
+    );
     expect(result.verification).toMatchObject({
       status: "unverified",
       checked: 2,
@@ -107,7 +82,7 @@ describe("claim verification", () => {
       description: "asks another model",
       execute: () => ({ answer: "The moon is made of cheese.", unverified: true, model: "m" }),
     };
-    const model = scripted({
+    const model = scriptedAgentModel({
       loop: (call) =>
         call.messages.some((message) => message.role === "tool")
           ? "The moon is made of cheese."
@@ -117,13 +92,13 @@ describe("claim verification", () => {
     });
     const result = await createAgent({ model, tools: { guess }, verify: true }).run({ task: "moon?" });
     // No evidence at all: no check call, the claim is unsupported.
-    expect(model.calls.filter((call) => role(call) === "check")).toHaveLength(0);
+    expect(callsOf(model, "check")).toHaveLength(0);
     expect(result.verification).toMatchObject({ status: "corrected", checked: 1, unsupported: 1 });
     expect(result.unverified).toHaveLength(1);
   });
 
   it("leaves the answer as it is, marked not checked, when the claim list is not JSON", async () => {
-    const model = scripted({ loop: () => "Paris.", claims: () => "The claims are: Paris." });
+    const model = scriptedAgentModel({ loop: () => "Paris.", claims: () => "The claims are: Paris." });
     const result = await createAgent({ model, tools: {}, verify: true }).run({ task: "Capital of France?" });
     expect(result.answer).toBe("Paris.");
     expect(result.status).toBe("completed");
@@ -132,7 +107,7 @@ describe("claim verification", () => {
   });
 
   it("confirms an answer with no claims without a check", async () => {
-    const model = scripted({ loop: () => "I cannot tell.", claims: () => '{"claims": []}' });
+    const model = scriptedAgentModel({ loop: () => "I cannot tell.", claims: () => '{"claims": []}' });
     const result = await createAgent({ model, tools: {}, verify: true }).run({ task: "?" });
     expect(result.verification).toMatchObject({
       status: "confirmed",

@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { callsOf, scriptedAgentModel } from "../../test/agent-script.ts";
 import type { IterationEndEvent } from "../engine/run-events.ts";
 import { createCaseBank } from "../learning/case-bank.ts";
 import { createMemory } from "../memory/memory.ts";
 import { openMemoryStore } from "../memory/open-memory-store.ts";
-import { type ScriptedCall, ScriptedModel, type ScriptedReply } from "../test/scripted-model.ts";
 import { createAgent } from "./agent.ts";
 import { createRunCodeTool } from "./run-code-tool.ts";
 import { createCalculatorTool } from "./tools/index.ts";
@@ -15,29 +15,6 @@ import { createCalculatorTool } from "./tools/index.ts";
 const root = mkdtempSync(join(tmpdir(), "rlmkit-planner-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** Which of the agent's calls this is, from its system prompt. */
-function role(call: ScriptedCall): string {
-  if (call.system.includes("You plan the work")) return "planner";
-  if (call.system.includes("You write the final answer")) return "synthesis";
-  if (call.system.includes("You list the checkable claims")) return "claims";
-  if (call.system.includes("You check claims against evidence")) return "check";
-  if (call.system.includes("You revise an answer")) return "revise";
-  if (call.system.includes("carrying out one step")) return "executor";
-  return "loop";
-}
-
-/** A model scripted per role; an executor's first step calls a tool, its second reports. */
-function scripted(script: Partial<Record<string, (call: ScriptedCall) => ScriptedReply>>) {
-  return new ScriptedModel({
-    replies: (call) => {
-      const reply = script[role(call)];
-      if (reply === undefined) throw new Error(`no script for a ${role(call)} call`);
-      return reply(call);
-    },
-  });
-}
-
-const calls = (model: ScriptedModel, which: string) => model.calls.filter((call) => role(call) === which);
 const labels = (events: readonly { type: string }[]) =>
   events
     .filter((event): event is IterationEndEvent => event.type === "iteration-end")
@@ -51,7 +28,7 @@ describe("the planner/executor", () => {
         { id: "b", goal: "Reverse the digits of that product with code", tool: "RUN-CODE" },
       ],
     };
-    const model = scripted({
+    const model = scriptedAgentModel({
       planner: () => `Here is the plan:\n\`\`\`json\n${JSON.stringify(plan)}\n\`\`\``,
       executor: (call) => {
         const second = call.system.includes("This step's goal: Reverse the digits");
@@ -102,14 +79,14 @@ describe("the planner/executor", () => {
     expect(result.steps).toBe(8);
 
     // The planner saw the tools; each executor step restated the task, the plan and what earlier steps found.
-    expect(calls(model, "planner")[0]?.lastUserText).toContain("- calculator:");
-    const secondStep = calls(model, "executor")[2];
+    expect(callsOf(model, "planner")[0]?.lastUserText).toContain("- calculator:");
+    const secondStep = callsOf(model, "executor")[2];
     expect(secondStep?.system).toContain("Multiply 17 by 23, then reverse the digits.");
     expect(secondStep?.system).toContain("17 times 23 is 391.");
     expect(secondStep?.system).toMatch(/Step \d+ of at most 20/);
     // The synthesis read the steps' results; the check read the real tools' outputs as evidence.
-    expect(calls(model, "synthesis")[0]?.lastUserText).toContain("Reversed, 391 is 193.");
-    const check = calls(model, "check")[0]?.lastUserText ?? "";
+    expect(callsOf(model, "synthesis")[0]?.lastUserText).toContain("Reversed, 391 is 193.");
+    const check = callsOf(model, "check")[0]?.lastUserText ?? "";
     expect(check).toMatch(/\[E1 · calculator [^\]]*17\*23[^\]]*\]\n\{"result":"391"/);
     expect(check).toMatch(/\[E2 · run_code [^\]]*\]\n193/);
 
@@ -138,7 +115,7 @@ describe("the planner/executor", () => {
       description: "looks a number up (down today)",
       execute: () => Promise.reject(new Error("lookup service unavailable")),
     };
-    const model = scripted({
+    const model = scriptedAgentModel({
       planner: (call) =>
         call.lastUserText.includes("failed. Write a new plan")
           ? JSON.stringify({ steps: [{ goal: "Compute 2 to the 10th power", tool: "calculator" }] })
@@ -169,7 +146,7 @@ describe("the planner/executor", () => {
     expect(result.plan?.steps.map((step) => step.status)).toEqual(["failed", "done"]);
     expect(result.plan?.steps[0]?.error).toContain("lookup service unavailable");
     // The revision call was told what failed and why.
-    const revision = calls(model, "planner")[1]?.lastUserText ?? "";
+    const revision = callsOf(model, "planner")[1]?.lastUserText ?? "";
     expect(revision).toContain("(failed)");
     expect(revision).toContain("lookup service unavailable");
     expect(labels(result.trace)).toContain("revise plan after step 1");
@@ -177,7 +154,7 @@ describe("the planner/executor", () => {
   });
 
   it("retries a malformed plan once, then falls back to the plain tool loop and says so", async () => {
-    const model = scripted({
+    const model = scriptedAgentModel({
       planner: () => "I would first think about it, then answer.",
       loop: (call) =>
         call.messages.some((message) => message.role === "tool")
@@ -193,8 +170,8 @@ describe("the planner/executor", () => {
 
     expect(result.status).toBe("completed");
     expect(result.answer).toBe("It is 12.");
-    expect(calls(model, "planner")).toHaveLength(2);
-    expect(calls(model, "planner")[1]?.lastUserText).toContain("not a usable plan");
+    expect(callsOf(model, "planner")).toHaveLength(2);
+    expect(callsOf(model, "planner")[1]?.lastUserText).toContain("not a usable plan");
     expect(result.plan?.fallback).toContain("no usable plan");
     expect(result.warnings?.join("\n")).toContain("plain tool loop");
     expect(labels(result.trace)[1]).toMatch(/^plan \(retry: no JSON object/);
@@ -204,7 +181,7 @@ describe("the planner/executor", () => {
 
   it("drops a tool the agent does not have, and cuts a plan past its cap", async () => {
     const steps = Array.from({ length: 5 }, (_, index) => ({ goal: `part ${index + 1}`, tool: "teleport" }));
-    const model = scripted({
+    const model = scriptedAgentModel({
       planner: () => JSON.stringify({ steps }),
       executor: (call) => `done: ${/This step's goal: (.*)/.exec(call.system)?.[1]}`,
       synthesis: () => "all parts done",
@@ -226,7 +203,7 @@ describe("the planner/executor", () => {
   });
 
   it("at the step limit during the plan still ends with an answer, status and stopReason", async () => {
-    const model = scripted({
+    const model = scriptedAgentModel({
       planner: () => JSON.stringify({ steps: [{ goal: "one" }, { goal: "two" }] }),
       executor: () => "one is done",
       synthesis: (call) => (call.lastUserText.includes("stopped early") ? "only part one: 1" : "full"),
@@ -246,7 +223,7 @@ describe("the planner/executor", () => {
   });
 
   it("at the token limit before the planner can be called still ends with an answer", async () => {
-    const model = scripted({
+    const model = scriptedAgentModel({
       synthesis: () => ({ text: "nothing found yet", usage: { input: 50, output: 5 } }),
     });
     const result = await createAgent({
@@ -258,7 +235,7 @@ describe("the planner/executor", () => {
     expect(result.status).toBe("budget_exceeded");
     expect(result.stopReason).toContain("token budget of 300");
     expect(result.answer).toBe("nothing found yet");
-    expect(calls(model, "planner")).toHaveLength(0);
+    expect(callsOf(model, "planner")).toHaveLength(0);
     // Verification's calls are refused by the spent budget: the answer stands, marked as not checked.
     expect(result.verification).toMatchObject({ status: "unverified", checked: 0 });
     expect(result.verification?.skipped).toContain("budget");
@@ -266,7 +243,7 @@ describe("the planner/executor", () => {
 
   it("with a memory, records the run as a case and shows it to the next run's planner", async () => {
     const path = join(root, "cases.db");
-    const model = scripted({
+    const model = scriptedAgentModel({
       planner: () => JSON.stringify({ steps: [{ goal: "Compute the area", tool: "calculator" }] }),
       executor: (call) =>
         call.messages.some((message) => message.role === "tool")
@@ -294,7 +271,7 @@ describe("the planner/executor", () => {
     expect(first.status).toBe("completed");
     await runOnce("Find the area of a rectangle 5 by 6");
 
-    const plannerPrompts = calls(model, "planner").map((call) => call.lastUserText);
+    const plannerPrompts = callsOf(model, "planner").map((call) => call.lastUserText);
     expect(plannerPrompts[0]).not.toContain("<cases>");
     expect(plannerPrompts[1]).toContain("<cases>");
     expect(plannerPrompts[1]).toContain("Find the area of a rectangle 3 by 4");

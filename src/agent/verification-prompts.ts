@@ -2,6 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { inertText } from "../shared/inert-text.ts";
+import { jsonObjectOf } from "../shared/json-reply.ts";
 
 /** Characters of one claim. */
 const MAX_CLAIM_CHARS = 300;
@@ -81,16 +82,9 @@ export function parseChecks(
   count: number,
   shownIds: ReadonlySet<string>,
 ): Array<{ supported: boolean; evidence?: string }> | string {
-  const start = reply.indexOf("{");
-  const end = reply.lastIndexOf("}");
-  if (start < 0 || end < start) return "no JSON object in the reply";
-  let value: unknown;
-  try {
-    value = JSON.parse(reply.slice(start, end + 1));
-  } catch (error) {
-    return `the JSON does not parse (${(error as Error).message.slice(0, 120)})`;
-  }
-  const parsed = checkSchema.safeParse(value);
+  const json = jsonObjectOf(reply);
+  if (typeof json === "string") return json;
+  const parsed = checkSchema.safeParse(json.value);
   if (!parsed.success) return 'the JSON has no "results" list of {claim, supported, evidence}';
   const verdicts: Array<{ supported: boolean; evidence?: string } | undefined> = new Array(count).fill(
     undefined,

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { runRlm } from "../../test/rlm-process.ts";
+import { runRlm, scriptedModelFlags } from "../../test/rlm-process.ts";
 import { startScriptedServer } from "../test/scripted-server.ts";
 
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
@@ -44,12 +44,7 @@ describe("rlm run", () => {
         "input.log",
         "--query",
         "What is the code?",
-        "--model",
-        "openai-compatible:root",
-        "--sub-model",
-        "openai-compatible:sub",
-        "--base-url",
-        server.url,
+        ...scriptedModelFlags(server.url),
         "--named-model",
         "cheap=openai-compatible:cheap",
         "--trace",

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { startOtlpReceiver } from "../../test/otlp-receiver.ts";
-import { runRlm, runRlmHere } from "../../test/rlm-process.ts";
+import { runRlm, runRlmHere, scriptedModelFlags } from "../../test/rlm-process.ts";
 import { startScriptedServer } from "../test/scripted-server.ts";
 
 const root = mkdtempSync(join(tmpdir(), "rlmkit-otel-cli-"));
@@ -33,12 +33,7 @@ const modelFlags = (url: string) => [
   join(root, "small.txt"),
   "--query",
   "What is the code?",
-  "--model",
-  "openai-compatible:root",
-  "--sub-model",
-  "openai-compatible:sub",
-  "--base-url",
-  url,
+  ...scriptedModelFlags(url),
 ];
 
 describe("rlm run --otel", () => {

@@ -7,8 +7,8 @@
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type PostgresServer, startPostgresServer } from "../../test/postgres-server.ts";
+import { describe, expect, it } from "vitest";
+import { usePostgresDatabase } from "../../test/postgres-server.ts";
 import { runRlmHere, startRlm, until } from "../../test/rlm-process.ts";
 import { createPgBossQueue } from "../jobs/pg-boss-queue.ts";
 import { parseRunSpec } from "../serve/run-spec.ts";
@@ -36,23 +36,13 @@ function replies(waiting: Set<number>) {
   };
 }
 
-let server: PostgresServer;
-let url: string;
-
-beforeAll(async () => {
-  server = await startPostgresServer();
-  url = await server.createDatabase();
-}, 120_000);
-
-afterAll(async () => {
-  await server?.stop();
-}, 60_000);
+const postgres = usePostgresDatabase();
 
 function startWorker(modelUrl: string) {
   const worker = startRlm([
     "worker",
     "--db",
-    url,
+    postgres.url,
     "--model",
     MODEL,
     "--base-url",
@@ -71,10 +61,10 @@ describe("rlm worker", () => {
     await using modelA = await startScriptedServer({ replies: replies(waitingOnA) });
     await using modelB = await startScriptedServer({ replies: replies(new Set()) });
     // The test's own queues look for silent workers every second (users' default: every 15 s).
-    const fast = { url, heartbeatSeconds: 10, superviseIntervalSeconds: 1 };
+    const fast = { url: postgres.url, heartbeatSeconds: 10, superviseIntervalSeconds: 1 };
     const queue: JobQueue = await createPgBossQueue(fast);
     const oneAttempt: JobQueue = await createPgBossQueue({ ...fast, maxAttempts: 1 });
-    const db = new pg.Client({ connectionString: url });
+    const db = new pg.Client({ connectionString: postgres.url });
     await db.connect();
     const workerA = startWorker(modelA.url);
     let workerB: ReturnType<typeof startWorker> | undefined;

@@ -1,23 +1,13 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { describeJobQueueConformance } from "../../test/job-queue-conformance.ts";
-import { type PostgresServer, startPostgresServer } from "../../test/postgres-server.ts";
+import { usePostgresDatabase } from "../../test/postgres-server.ts";
 import type { JobQueue } from "../spec/job-queue.ts";
 import { startJobWorker } from "./job-worker.ts";
 import { createPgBossQueue } from "./pg-boss-queue.ts";
 
-let server: PostgresServer;
-let url: string;
-
-beforeAll(async () => {
-  server = await startPostgresServer();
-  url = await server.createDatabase();
-}, 120_000);
-
-afterAll(async () => {
-  await server?.stop();
-}, 60_000);
+const postgres = usePostgresDatabase();
 
 /** Fast polling for tests; users keep the defaults. */
 const FAST = { pollingIntervalSeconds: 0.5 } as const;
@@ -25,9 +15,9 @@ const FAST = { pollingIntervalSeconds: 0.5 } as const;
 // Each queue gets a pg-boss queue of its own in one shared database, so no test sees another's jobs.
 describeJobQueueConformance("pg-boss", async (executor, options) => {
   const queueName = `test-${randomUUID()}`;
-  const queue = await createPgBossQueue({ url, queueName });
+  const queue = await createPgBossQueue({ url: postgres.url, queueName });
   const worker = await startJobWorker({
-    url,
+    url: postgres.url,
     queueName,
     executor,
     concurrency: options?.concurrency ?? 1,
@@ -57,13 +47,13 @@ describe("pg-boss job queue", () => {
 
   it("a stopping worker gives its running job back, and another worker finishes it as attempt 2", async () => {
     const queueName = `test-${randomUUID()}`;
-    const queue = await createPgBossQueue({ url, queueName });
+    const queue = await createPgBossQueue({ url: postgres.url, queueName });
     let started = () => {};
     const running = new Promise<void>((resolve) => {
       started = resolve;
     });
     const stopping = await startJobWorker({
-      url,
+      url: postgres.url,
       queueName,
       ...FAST,
       executor: (_spec, { signal }) => {
@@ -78,7 +68,7 @@ describe("pg-boss job queue", () => {
       const { id } = await queue.submit({});
       await running;
       const second = await startJobWorker({
-        url,
+        url: postgres.url,
         queueName,
         ...FAST,
         executor: async (_spec, { attempt }) => ({ attempt }),
@@ -104,9 +94,9 @@ describe("pg-boss job queue", () => {
 
   it("logs each job's ending once, in the same statement as the status", async () => {
     const queueName = `test-${randomUUID()}`;
-    const queue = await createPgBossQueue({ url, queueName });
+    const queue = await createPgBossQueue({ url: postgres.url, queueName });
     const worker = await startJobWorker({
-      url,
+      url: postgres.url,
       queueName,
       executor: async (spec) => spec,
       concurrency: 2,
@@ -122,7 +112,7 @@ describe("pg-boss job queue", () => {
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
       }
-      const client = new pg.Client({ connectionString: url });
+      const client = new pg.Client({ connectionString: postgres.url });
       await client.connect();
       try {
         const { rows } = await client.query(

@@ -10,7 +10,8 @@ export function jsonObjectOf(reply: string): { value: Record<string, unknown> } 
   try {
     value = JSON.parse(reply.slice(start, end + 1));
   } catch (error) {
-    return `the JSON does not parse (${(error as Error).message})`;
+    // The parser's message quotes the reply; a reason stays one short line.
+    return `the JSON does not parse (${(error as Error).message.slice(0, 120)})`;
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) return "the JSON is no object";
   return { value: value as Record<string, unknown> };

@@ -3,16 +3,12 @@ import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { createRLM, type RLMOptions } from "../../engine/rlm.ts";
-import { MAX_TIMER_MS, validateLimits } from "../../engine/run-limits.ts";
 import { UsageError } from "../../errors/usage-error.ts";
-import { createCaseBank } from "../../learning/case-bank.ts";
 import { startMcpHttpServer } from "../../mcp-server/http-server.ts";
 import { createRlmMcpServer } from "../../mcp-server/mcp-server.ts";
 import { MAX_CONTEXT_CHARS } from "../../mcp-server/rlm-run-tool.ts";
 import { RunService } from "../../mcp-server/run-service.ts";
-import { createEmbedder } from "../../memory/embedder.ts";
-import { createMemory, type Memory } from "../../memory/memory.ts";
-import { defaultMemoryLocation, openMemoryStore } from "../../memory/open-memory-store.ts";
+import { defaultMemoryLocation } from "../../memory/open-memory-store.ts";
 import { findDefaultModel } from "../../models/default-model.ts";
 import { loadPriceTable } from "../../models/prices.ts";
 import { collectSecrets, redactSecrets } from "../../models/redact-secrets.ts";
@@ -21,13 +17,12 @@ import { type CliIo, writeLine } from "../cli-io.ts";
 import { EXIT } from "../exit-codes.ts";
 import {
   fillOptionalValue,
-  limitFlag,
   nonNegativeInteger,
   parseOptions,
   positiveInteger,
   positiveNumber,
 } from "../parse-options.ts";
-import { playbookLearnerFor, readPlaybookFlags } from "./run-playbook.ts";
+import { memoryRunOptions, readLimitFlags, readMemoryFlags, readModelFlags } from "../run-flags.ts";
 
 const OPTIONS = {
   model: { type: "string" },
@@ -71,17 +66,6 @@ type McpValues = ReturnType<typeof parseOptions<typeof OPTIONS>>["values"];
 const DEFAULT_TIMEOUT_SECONDS = 600;
 /** The largest message read over stdio or HTTP: a context of MAX_CONTEXT_CHARS with room for its JSON. */
 const MAX_MESSAGE_BYTES = 2 * MAX_CONTEXT_CHARS;
-
-/** Seconds as milliseconds, within what a Node timer takes. */
-function seconds(flag: string, value: string | undefined): number | undefined {
-  const parsed = positiveNumber(flag, value);
-  if (parsed !== undefined && parsed * 1000 > MAX_TIMER_MS) {
-    throw new UsageError({
-      message: `--${flag} must be at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds.`,
-    });
-  }
-  return parsed === undefined ? undefined : parsed * 1000;
-}
 
 /** `--http PORT` and `--host HOST`: a loopback address only, since nothing here authenticates a client. */
 function readListen(values: McpValues): { host: string; port: number } | undefined {
@@ -130,102 +114,20 @@ function readTraceDir(value: string | undefined): string | undefined {
 
 /** The models, sandbox and the server's limits of every run, checked (a model that cannot resolve fails here). */
 async function readRlmOptions(values: McpValues, io: CliIo): Promise<RLMOptions> {
-  const limits = Object.fromEntries(
-    Object.entries({
-      maxIterations: positiveInteger("max-iterations", values["max-iterations"]),
-      maxSubcalls:
-        values["max-subcalls"] === undefined
-          ? undefined
-          : nonNegativeInteger("max-subcalls", values["max-subcalls"]),
-      maxDepth: positiveInteger("max-depth", values["max-depth"]),
-      maxCostUsd: positiveNumber("max-cost", values["max-cost"]),
-      maxTokens: positiveInteger("max-tokens", values["max-tokens"]),
-      timeoutMs: seconds("timeout", values.timeout) ?? DEFAULT_TIMEOUT_SECONDS * 1000,
-      concurrency: positiveInteger("concurrency", values.concurrency),
-    }).filter(([, value]) => value !== undefined),
-  );
-  const cellTimeout = seconds("cell-timeout", values["cell-timeout"]);
-  const sandboxLimits = Object.fromEntries(
-    Object.entries({
-      cellTimeoutMs: cellTimeout,
-      memoryLimitMb: positiveInteger("cell-memory", values["cell-memory"]),
-    }).filter(([, value]) => value !== undefined),
-  );
-  validateLimits({ run: limits, sandbox: sandboxLimits }, limitFlag, limitFlag);
-  const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
-  const subSettings =
-    values["sub-base-url"] === undefined && values["sub-api-key"] === undefined
-      ? undefined
-      : { baseUrl: values["sub-base-url"], apiKey: values["sub-api-key"] };
-  if (subSettings !== undefined && values["sub-model"] === undefined) {
-    throw new UsageError({
-      message: "--sub-base-url and --sub-api-key need --sub-model: name the sub-model they belong to.",
-    });
-  }
-  const callTimeout = seconds("call-timeout", values["call-timeout"]);
-  const retries = values.retries === undefined ? undefined : nonNegativeInteger("retries", values.retries);
+  const { limits, sandboxLimits } = readLimitFlags(values, { zeroSubcalls: true });
+  limits.timeoutMs ??= DEFAULT_TIMEOUT_SECONDS * 1000;
+  const modelFlags = readModelFlags(values, io.env);
   const options: RLMOptions = {
-    model: values.model ?? (await findDefaultModel(settings)),
+    model: values.model ?? (await findDefaultModel(modelFlags.settings)),
     ...(values["sub-model"] ? { subModel: values["sub-model"] } : {}),
     sandbox: resolveSandbox(values.sandbox),
     limits,
     ...(Object.keys(sandboxLimits).length > 0 ? { sandboxLimits } : {}),
-    settings,
-    ...(subSettings ? { subModelSettings: subSettings } : {}),
-    ...(callTimeout === undefined ? {} : { callTimeoutMs: callTimeout }),
-    ...(retries === undefined ? {} : { maxRetries: retries }),
+    ...modelFlags,
     ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
   };
   createRLM(options);
   return options;
-}
-
-/**
- * `--memory [DB]` and its flags, checked now; the returned function opens the memory (and the recall and learners
- * it feeds: case bank, playbook). Undefined without --memory.
- */
-function readMemoryFlags(
-  values: McpValues,
-  io: CliIo,
-  rlm: RLMOptions,
-): (() => Promise<{ memory: Memory; options: Partial<RLMOptions> }>) | undefined {
-  const playbookBudget = readPlaybookFlags(values);
-  const location = values.memory;
-  if (location === undefined) {
-    const stray = (["memory-scope", "memory-recall", "embed-model", "no-cases"] as const).find(
-      (flag) => values[flag] !== undefined,
-    );
-    if (stray) throw new UsageError({ message: `--${stray} needs --memory [DB].` });
-    return undefined;
-  }
-  const recall =
-    values["memory-recall"] === undefined
-      ? undefined
-      : nonNegativeInteger("memory-recall", values["memory-recall"]);
-  const embedder = values["embed-model"]
-    ? createEmbedder(values["embed-model"], { settings: rlm.settings ?? {} })
-    : undefined;
-  return async () => {
-    const store = await openMemoryStore(location, {
-      warn: (line) => writeLine(io.stderr, `warning: ${line}`),
-    });
-    const memory = createMemory({
-      store,
-      ...(embedder ? { embedder } : {}),
-      ...(values["memory-scope"] ? { scope: values["memory-scope"] } : {}),
-    });
-    return {
-      memory,
-      options: {
-        memory,
-        ...(recall === undefined ? {} : { memoryRecall: recall }),
-        learners: [
-          ...(values["no-cases"] ? [] : [createCaseBank({ memory })]),
-          ...(playbookBudget === undefined ? [] : [playbookLearnerFor(memory, playbookBudget, rlm)]),
-        ],
-      },
-    };
-  };
 }
 
 /** Resolves when the process is asked to stop (Ctrl-C, SIGTERM, SIGHUP) or `also` resolves. */
@@ -261,7 +163,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       ? 16
       : nonNegativeInteger("max-waiting-runs", values["max-waiting-runs"]);
   const rlm = await readRlmOptions(values, io);
-  const openMemory = readMemoryFlags(values, io, rlm);
+  const openMemory = readMemoryFlags(values, io, rlm.settings ?? { env: io.env });
   // Folders and files are made only once every flag has been checked.
   const traceDir = readTraceDir(values["trace-dir"]);
   const log = (line: string) => writeLine(io.stderr, `rlm mcp: ${line}`);
@@ -271,9 +173,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     );
   }
   const opened = await openMemory?.();
+  const memoryOptions = opened ? memoryRunOptions(opened, rlm) : {};
   const secrets = collectSecrets(io.env, [values["api-key"], values["sub-api-key"]]);
   const service = new RunService({
-    rlm: { ...rlm, ...opened?.options },
+    rlm: { ...rlm, ...memoryOptions },
     root,
     maxInputBytes: Math.floor(maxInputMb * 2 ** 20),
     maxConcurrentRuns,

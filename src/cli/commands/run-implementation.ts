@@ -10,14 +10,10 @@ import type { PrivacyOptions } from "../../engine/privacy/privacy.ts";
 import { PROMPT_STYLES, type PromptStyle } from "../../engine/prompts.ts";
 import type { RLMOptions, RunResult } from "../../engine/rlm.ts";
 import type { RunEvent } from "../../engine/run-events.ts";
-import { MAX_TIMER_MS, validateLimits } from "../../engine/run-limits.ts";
 import { runResultJson } from "../../engine/run-result-json.ts";
 import type { CompactionMode } from "../../engine/summary-compaction.ts";
 import { UsageError } from "../../errors/usage-error.ts";
-import { type CaseBank, createCaseBank } from "../../learning/case-bank.ts";
-import { createEmbedder } from "../../memory/embedder.ts";
-import { createMemory, type Memory } from "../../memory/memory.ts";
-import { defaultMemoryLocation, openMemoryStore } from "../../memory/open-memory-store.ts";
+import { defaultMemoryLocation } from "../../memory/open-memory-store.ts";
 import { findDefaultModel } from "../../models/default-model.ts";
 import { formatModelSpec, parseModelSpec } from "../../models/model-spec.ts";
 import { loadPriceTable } from "../../models/prices.ts";
@@ -33,16 +29,15 @@ import { createJsonlTraceWriter, type TraceWriter } from "../../trace/jsonl-trac
 import { type CliIo, writeLine } from "../cli-io.ts";
 import { EXIT } from "../exit-codes.ts";
 import { readToolOptions } from "../load-tools.ts";
-import {
-  fillOptionalValue,
-  limitFlag,
-  nonNegativeInteger,
-  parseOptions,
-  positiveInteger,
-  positiveNumber,
-} from "../parse-options.ts";
+import { fillOptionalValue, parseOptions } from "../parse-options.ts";
 import { startProgress } from "../progress.ts";
-import { playbookLearnerFor, readPlaybookFlags } from "./run-playbook.ts";
+import {
+  memoryRunOptions,
+  openRunMemory,
+  type RunMemory,
+  readLimitFlags,
+  readModelFlags,
+} from "../run-flags.ts";
 
 /** `--schema FILE`: a JSON Schema the final answer must match (the model sees it and retries until it does). */
 function readSchema(path: string): StandardSchemaV1 {
@@ -247,37 +242,7 @@ export async function readRunOptions(values: RunValues, io: CliIo) {
   const contextPaths = values.context ?? [];
   if (contextPaths.length === 0)
     throw new UsageError({ message: "Give the input with --context <file|dir|glob|->." });
-  const timeout = positiveNumber("timeout", values.timeout);
-  if (timeout !== undefined && timeout * 1000 > MAX_TIMER_MS) {
-    throw new UsageError({
-      message: `--timeout must be at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds (about 24 days), got ${values.timeout}.`,
-    });
-  }
-  const limits = Object.fromEntries(
-    Object.entries({
-      maxIterations: positiveInteger("max-iterations", values["max-iterations"]),
-      maxSubcalls: positiveInteger("max-subcalls", values["max-subcalls"]),
-      maxErrors: positiveInteger("max-errors", values["max-errors"]),
-      maxDepth: positiveInteger("max-depth", values["max-depth"]),
-      maxCostUsd: positiveNumber("max-cost", values["max-cost"]),
-      maxTokens: positiveInteger("max-tokens", values["max-tokens"]),
-      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
-      concurrency: positiveInteger("concurrency", values.concurrency),
-      maxToolCalls:
-        values["max-tool-calls"] === undefined
-          ? undefined
-          : nonNegativeInteger("max-tool-calls", values["max-tool-calls"]),
-    }).filter(([, value]) => value !== undefined),
-  );
-  const cellTimeout = positiveNumber("cell-timeout", values["cell-timeout"]);
-  const sandboxLimits = Object.fromEntries(
-    Object.entries({
-      cellTimeoutMs: cellTimeout === undefined ? undefined : cellTimeout * 1000,
-      memoryLimitMb: positiveInteger("cell-memory", values["cell-memory"]),
-      outputLimitChars: positiveInteger("output-limit", values["output-limit"]),
-    }).filter(([, value]) => value !== undefined),
-  );
-  validateLimits({ run: limits, sandbox: sandboxLimits }, limitFlag, limitFlag);
+  const { limits, sandboxLimits } = readLimitFlags(values);
   const strategyName = values.strategy ?? "rlm";
   checkStrategyName(strategyName);
   const promptStyle = (values["prompt-style"] ?? "rlmkit") as PromptStyle;
@@ -299,24 +264,8 @@ export async function readRunOptions(values: RunValues, io: CliIo) {
       message: `--python-packages ${pythonPackages}: no pyodide-lock.json there; give a folder of Pyodide wheels with their lock file.`,
     });
   }
-  const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
-  const subSettings =
-    values["sub-base-url"] === undefined && values["sub-api-key"] === undefined
-      ? undefined
-      : { baseUrl: values["sub-base-url"], apiKey: values["sub-api-key"] };
-  if (subSettings !== undefined && values["sub-model"] === undefined) {
-    throw new UsageError({
-      message: "--sub-base-url and --sub-api-key need --sub-model: name the sub-model they belong to.",
-    });
-  }
-  const model = values.model ?? (await findDefaultModel(settings));
-  const callTimeout = positiveNumber("call-timeout", values["call-timeout"]);
-  if (callTimeout !== undefined && callTimeout * 1000 > MAX_TIMER_MS) {
-    throw new UsageError({
-      message: `--call-timeout must be at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds.`,
-    });
-  }
-  const retries = values.retries === undefined ? undefined : nonNegativeInteger("retries", values.retries);
+  const modelFlags = readModelFlags(values, io.env);
+  const model = values.model ?? (await findDefaultModel(modelFlags.settings));
   const privacy = readPrivacy(values, strategyName);
   const compaction = values.compaction as CompactionMode | undefined;
   if (compaction !== undefined && compaction !== "summary" && compaction !== "trim") {
@@ -340,10 +289,7 @@ export async function readRunOptions(values: RunValues, io: CliIo) {
           ]),
         }
       : {}),
-    settings,
-    ...(subSettings ? { subModelSettings: subSettings } : {}),
-    ...(callTimeout === undefined ? {} : { callTimeoutMs: callTimeout * 1000 }),
-    ...(retries === undefined ? {} : { maxRetries: retries }),
+    ...modelFlags,
     promptStyle,
     ...(values.verify ? { verify: true } : {}),
     ...(compaction ? { compaction } : {}),
@@ -374,54 +320,6 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   }
 }
 
-interface RunMemory {
-  memory: Memory;
-  recall?: number;
-  /** The case bank (on with --memory unless --no-cases). */
-  caseBank?: CaseBank;
-  /** The playbook's token budget (on with --memory unless --no-playbook). */
-  playbookBudget?: number;
-}
-
-/** `--memory [DB]`: the store opened (and its flags checked) before the run starts. */
-async function openRunMemory(
-  values: RunValues,
-  io: CliIo,
-  strategyName: string,
-): Promise<RunMemory | undefined> {
-  const playbookBudget = readPlaybookFlags(values);
-  const memoryFlags = ["memory-scope", "memory-recall", "embed-model", "no-cases"] as const;
-  if (values.memory === undefined) {
-    const stray = memoryFlags.find((flag) => values[flag] !== undefined);
-    if (stray) throw new UsageError({ message: `--${stray} needs --memory [DB].` });
-    return undefined;
-  }
-  if (strategyName !== "rlm") {
-    throw new UsageError({ message: `--memory works with the rlm strategy, not ${strategyName}.` });
-  }
-  const recall =
-    values["memory-recall"] === undefined
-      ? undefined
-      : nonNegativeInteger("memory-recall", values["memory-recall"]);
-  const settings = { env: io.env, baseUrl: values["base-url"], apiKey: values["api-key"] };
-  const embedder = values["embed-model"] ? createEmbedder(values["embed-model"], { settings }) : undefined;
-  const store = await openMemoryStore(values.memory, {
-    warn: (line) => writeLine(io.stderr, `warning: ${line}`),
-  });
-  const memory = createMemory({
-    store,
-    ...(embedder ? { embedder } : {}),
-    ...(values["memory-scope"] ? { scope: values["memory-scope"] } : {}),
-  });
-  const caseBank = values["no-cases"] ? undefined : createCaseBank({ memory });
-  return {
-    memory,
-    ...(recall === undefined ? {} : { recall }),
-    ...(caseBank ? { caseBank } : {}),
-    ...(playbookBudget === undefined ? {} : { playbookBudget }),
-  };
-}
-
 async function runWithMemory(
   values: RunValues,
   io: CliIo,
@@ -430,18 +328,7 @@ async function runWithMemory(
 ): Promise<number> {
   const { query, contextPaths, strategyName, schema } = prepared;
   const options: RLMOptions = memory
-    ? {
-        ...prepared.options,
-        memory: memory.memory,
-        ...(memory.recall === undefined ? {} : { memoryRecall: memory.recall }),
-        learners: [
-          ...(prepared.options.learners ?? []),
-          ...(memory.caseBank ? [memory.caseBank] : []),
-          ...(memory.playbookBudget === undefined
-            ? []
-            : [playbookLearnerFor(memory.memory, memory.playbookBudget, prepared.options)]),
-        ],
-      }
+    ? { ...prepared.options, ...memoryRunOptions(memory, prepared.options) }
     : prepared.options;
   const json = values.json === true;
   let progress: ReturnType<typeof trackProgress> | undefined;

@@ -1,19 +1,16 @@
 /** The implementation of `rlm serve`, loaded only when the command runs (see ./serve-command.ts). */
 import { existsSync } from "node:fs";
 import { UsageError } from "../../errors/usage-error.ts";
-import { findDefaultModel } from "../../models/default-model.ts";
-import { settingsForModel } from "../../models/model-settings.ts";
-import { loadPriceTable } from "../../models/prices.ts";
-import { resolveModel } from "../../models/resolve-model.ts";
 import { KeyRing } from "../../serve/api-keys.ts";
 import { createServeApp, DEFAULT_MAX_CONCURRENT_RUNS } from "../../serve/app.ts";
 import { isLoopbackHost, type ListeningServer, startServeServer } from "../../serve/listen.ts";
 import { openJobQueue } from "../../serve/open-job-queue.ts";
 import { RunSlots } from "../../serve/run-slots.ts";
-import { createRunExecutor, type ServeConfig, unpricedModel } from "../../serve/run-spec.ts";
+import { createRunExecutor, unpricedModel } from "../../serve/run-spec.ts";
 import { type CliIo, writeLine } from "../cli-io.ts";
 import { EXIT } from "../exit-codes.ts";
 import { nonNegativeInteger, parseOptions, positiveInteger } from "../parse-options.ts";
+import { readServeConfig } from "../serve-config.ts";
 
 export const OPTIONS = {
   host: { type: "string" },
@@ -26,18 +23,6 @@ export const OPTIONS = {
   "max-concurrent-runs": { type: "string" },
   prices: { type: "string" },
 } as const;
-
-/** Each model resolved once at start, so a missing key or base URL stops the server before it listens. */
-function checkModels(specs: string[], settings: { env: CliIo["env"]; baseUrl?: string }): void {
-  const root = specs[0];
-  for (const spec of specs) {
-    try {
-      resolveModel(spec, settingsForModel(spec, root, settings));
-    } catch (error) {
-      throw new UsageError({ message: `--model ${spec}: ${(error as Error).message}` });
-    }
-  }
-}
 
 /** Runs `rlm serve` until SIGINT or SIGTERM; resolves to its exit code. */
 export async function run(args: string[], io: CliIo): Promise<number> {
@@ -54,16 +39,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     positiveInteger("max-concurrent-runs", values["max-concurrent-runs"]) ?? DEFAULT_MAX_CONCURRENT_RUNS;
   if (values.keys !== undefined && values.keys.trim() === "")
     throw new UsageError({ message: "--keys needs a file." });
-  const settings = { env: io.env, ...(values["base-url"] ? { baseUrl: values["base-url"] } : {}) };
-  const models = values.model ?? [await findDefaultModel(settings)];
-  const subModel = values["sub-model"];
-  checkModels([...models, ...(subModel ? [subModel] : [])], settings);
-  const config: ServeConfig = {
-    models,
-    ...(subModel ? { subModel } : {}),
-    settings,
-    ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
-  };
+  const config = await readServeConfig(values, io.env);
+  const { models } = config;
   const keys = values.keys === undefined ? undefined : new KeyRing(values.keys);
   if (keys && !existsSync(keys.path)) {
     writeLine(

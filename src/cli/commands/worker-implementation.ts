@@ -1,15 +1,12 @@
 /** The implementation of `rlm worker`, loaded only when the command runs (see ./worker-command.ts). */
 import { UsageError } from "../../errors/usage-error.ts";
 import type { JobReport } from "../../jobs/job-worker.ts";
-import { isPostgresUrl, urlWithoutPassword } from "../../jobs/postgres/open-job-boss.ts";
-import { settingsForModel } from "../../models/model-settings.ts";
-import { loadPriceTable } from "../../models/prices.ts";
 import { collectSecrets, redactSecrets } from "../../models/redact-secrets.ts";
-import { resolveModel } from "../../models/resolve-model.ts";
-import type { ServeConfig } from "../../serve/run-spec.ts";
+import { isPostgresUrl, urlWithoutPassword } from "../../shared/postgres-url.ts";
 import { type CliIo, writeLine } from "../cli-io.ts";
 import { EXIT } from "../exit-codes.ts";
 import { parseOptions, positiveInteger, positiveNumber } from "../parse-options.ts";
+import { readServeConfig } from "../serve-config.ts";
 
 const OPTIONS = {
   db: { type: "string" },
@@ -28,17 +25,6 @@ const GRACE_MS = 10_000;
 const REPEAT_ERROR_MS = 30_000;
 
 const usage = (message: string) => new UsageError({ message: `${message} Run \`rlm worker --help\`.` });
-
-/** Each model resolved once at start, so a missing key or base URL stops the worker before it takes runs. */
-function checkModels(specs: string[], settings: { env: CliIo["env"]; baseUrl?: string }): void {
-  for (const spec of specs) {
-    try {
-      resolveModel(spec, settingsForModel(spec, specs[0], settings));
-    } catch (error) {
-      throw new UsageError({ message: `--model ${spec}: ${(error as Error).message}` });
-    }
-  }
-}
 
 /** Prints each distinct line at most once per REPEAT_ERROR_MS, without secrets. */
 function errorPrinter(io: CliIo): (error: Error) => void {
@@ -79,15 +65,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       message: `--poll-interval must be 0.5 seconds or more, got "${values["poll-interval"]}".`,
     });
   }
-  const settings = { env: io.env, ...(values["base-url"] ? { baseUrl: values["base-url"] } : {}) };
-  const subModel = values["sub-model"];
-  checkModels([...models, ...(subModel ? [subModel] : [])], settings);
-  const config: ServeConfig = {
-    models,
-    ...(subModel ? { subModel } : {}),
-    settings,
-    ...(values.prices ? { prices: loadPriceTable(values.prices) } : {}),
-  };
+  const config = await readServeConfig(values, io.env);
 
   const { createRunExecutor } = await import("../../serve/run-spec.ts");
   const { startJobWorker } = await import("../../jobs/job-worker.ts");

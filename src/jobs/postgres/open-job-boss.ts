@@ -1,6 +1,7 @@
 import { type Db, PgBoss } from "pg-boss";
 import { JobError } from "../../errors/job-error.ts";
 import { failureReason } from "../../memory/stores/postgres/postgres-errors.ts";
+import { isPostgresUrl, urlWithoutPassword } from "../../shared/postgres-url.ts";
 import { ensureJobTables } from "./job-tables.ts";
 
 /** The pg-boss queue runs go through unless told otherwise; `rlm serve` and `rlm worker` use it. */
@@ -23,20 +24,6 @@ export interface JobBossOptions {
   listenForJobs: boolean;
   onError: (error: Error) => void;
 }
-
-/** The URL as messages show it: no password, in the userinfo or as a `password` parameter. */
-export function urlWithoutPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.password = "";
-    parsed.searchParams.delete("password");
-    return parsed.toString();
-  } catch {
-    return url.replace(/^([a-z]+:\/\/[^:/@]*):[^@/]*@/i, "$1@");
-  }
-}
-
-export const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//i.test(url) && URL.canParse(url);
 
 /** Starts pg-boss on `url` and makes sure its queues and our tables exist. */
 export async function openJobBoss(options: JobBossOptions): Promise<{ boss: PgBoss; db: Db }> {

@@ -1,5 +1,6 @@
 import pg, { type Pool, type PoolClient } from "pg";
 import { MemoryError } from "../../../errors/memory-error.ts";
+import { urlWithoutPassword } from "../../../shared/postgres-url.ts";
 import type {
   MemoryAnnotation,
   MemoryCandidate,
@@ -28,18 +29,6 @@ const MAX_CHAIN = 10_000;
 const ignore = () => {};
 const invalid = (message: string) => new MemoryError({ message, reason: "invalid" });
 
-/** The URL as messages show it: no password, in the userinfo or as a `password` parameter. */
-function withoutPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.password = "";
-    parsed.searchParams.delete("password");
-    return parsed.toString();
-  } catch {
-    return url.replace(/^([a-z]+:\/\/[^:/@]*):[^@/]*@/i, "$1@");
-  }
-}
-
 /**
  * Opens (and creates when missing) the memory store in the PostgreSQL database at `url`. Fails with a
  * MemoryError (reason "unavailable") that names the server without its password.
@@ -48,7 +37,7 @@ export async function openPostgresMemoryStore(
   url: string,
   options: { warn?: (line: string) => void } = {},
 ): Promise<MemoryStore> {
-  const location = withoutPassword(url);
+  const location = urlWithoutPassword(url);
   if (!URL.canParse(url)) {
     throw invalid(`not a PostgreSQL URL: ${location} (expected postgres://user:password@host:5432/database)`);
   }

@@ -1,0 +1,28 @@
+import { createInProcessQueue } from "../src/jobs/in-process-queue.ts";
+import { createServeApp } from "../src/serve/app.ts";
+import { createRunExecutor } from "../src/serve/run-spec.ts";
+const config = { models: ["openai-compatible:scripted"], settings: { baseUrl: "http://127.0.0.1:9/v1", env: {} } };
+const executor = createRunExecutor(config);
+const jobs = createInProcessQueue({ executor });
+const logs: string[] = [];
+const app = createServeApp({ config, jobs, executor, log: (l) => logs.push(l) });
+const hit = async (path: string, init?: RequestInit) => {
+  const r = await app.request(path, init);
+  console.log(path.slice(0, 60), r.status, (await r.text()).slice(0, 200));
+};
+await hit("/v1/models/%E0%A4%A");
+await hit("/v1/models/rlm%3Aopenai-compatible%3Ascripted");
+await hit("/v1/runs/%E0%A4%A");
+await hit("/v1/runs/abc/events", { headers: { "last-event-id": "1e20" } });
+await hit("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "rlm", messages: [{ role: "user", content: "x" }], rlm: { limits: { ["__proto__"]: 5 } } }).replace('"__proto__"', '"__proto__"') });
+await hit("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: '{"model":"rlm","messages":[{"role":"user","content":"x"}],"rlm":{"limits":{"__proto__":5}}}' });
+await hit("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: '{"model":"rlm","messages":[{"role":"user","content":"x"}],"rlm":{"limits":{"constructor":5}}}' });
+await hit("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: '{"model":"rlm","messages":[{"role":"user","content":"x"}],"rlm":{"__proto__":{"limits":1}}}' });
+await hit("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: '{"model":"rlm","messages":[{"role":"user","content":"x"}],"__proto__":{"x":1}}' });
+await hit("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: "[".repeat(5_000_000) });
+await hit("/v1/chat/completions", { method: "POST", headers: { "content-type": "text/plain" }, body: '{"model":"rlm"}' });
+await hit("/v1/chat/completions", { method: "POST", body: '{"model":"rlm"}' });
+await hit("/v1/runs", { method: "POST", headers: { "content-type": "application/json" }, body: '{"model":"rlm","messages":[{"role":"user","content":"x"}],"context":[{"name":"message-1-user","text":"a"}]}' });
+await hit("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: '{"model":"rlm","messages":[{"role":"user","content":"x"}],"rlm":{"sandboxLimits":{"memoryLimitMb":1048576,"outputLimitChars":100000000}}, "stream": false}' });
+console.log(logs);
+await jobs.close();
