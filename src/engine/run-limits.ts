@@ -68,7 +68,8 @@ function check(group: string, values: object | undefined, bounds: Record<string,
   if (typeof values !== "object") throw new UsageError({ message: `${group} must be an object of limits.` });
   for (const [field, value] of Object.entries(values)) {
     if (value === undefined) continue;
-    const bound = bounds[field];
+    // Own names only: `__proto__` or `constructor` are not limits (and must not find Object.prototype's).
+    const bound = Object.hasOwn(bounds, field) ? bounds[field] : undefined;
     if (bound === undefined) {
       throw new UsageError({
         message: `${label(field)} is not a limit; the limits are ${Object.keys(bounds).join(", ")}.`,

@@ -14,11 +14,18 @@ export function collectSecrets(
   return [...values];
 }
 
-/** Replaces every secret value, and anything shaped like a bearer token or API key, with `[redacted]`. */
+/** `scheme://user:password@`: credentials in a URL (a base URL or database URL given with them). */
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"\\]+@/gi;
+
+/**
+ * Replaces every secret value, anything shaped like a bearer token or API key, and the credentials of URLs
+ * (`postgres://user:pw@host` -> `postgres://[redacted]@host`) with `[redacted]`.
+ */
 export function redactSecrets(text: string, secrets: readonly string[] = collectSecrets()): string {
   let result = text;
   for (const secret of secrets) result = result.split(secret).join("[redacted]");
   return result
     .replace(/\b(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/g, "$1[redacted]")
-    .replace(/\b(sk|pk|rk)-[A-Za-z0-9_-]{16,}/g, "[redacted]");
+    .replace(/\b(sk|pk|rk)-[A-Za-z0-9_-]{16,}/g, "[redacted]")
+    .replace(URL_CREDENTIALS, "$1[redacted]@");
 }
