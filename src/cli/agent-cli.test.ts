@@ -11,6 +11,12 @@ import { startScriptedServer } from "../test/scripted-server.ts";
 const root = mkdtempSync(join(tmpdir(), "rlmkit-agent-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
+/** The agent on the scripted server's model, with the calculator among its tools. */
+const calculatorAgent = (url: string) => [
+  ...["--model", "openai-compatible:scripted", "--base-url", url],
+  ...["--tools", "calculator"],
+];
+
 describe("rlm agent", () => {
   it("calls a tool, answers with --json, and its trace shows the tool call as a node", async () => {
     const secret = "brave-secret-key-0123456789";
@@ -67,12 +73,7 @@ describe("rlm agent", () => {
       "agent",
       "--task",
       "Add 2 and 3 with the add tool.",
-      "--model",
-      "openai-compatible:scripted",
-      "--base-url",
-      server.url,
-      "--tools",
-      "calculator",
+      ...calculatorAgent(server.url),
       "--mcp",
       config,
       "--json",
@@ -114,12 +115,7 @@ describe("rlm agent", () => {
       "agent",
       "--task",
       "loop",
-      "--model",
-      "openai-compatible:scripted",
-      "--base-url",
-      server.url,
-      "--tools",
-      "calculator",
+      ...calculatorAgent(server.url),
       "--max-steps",
       "2",
       "--json",
@@ -157,12 +153,7 @@ describe("rlm agent", () => {
         "agent",
         "--task",
         "What is 12 squared?",
-        "--model",
-        "openai-compatible:scripted",
-        "--base-url",
-        server.url,
-        "--tools",
-        "calculator",
+        ...calculatorAgent(server.url),
         "--plan",
         "--trace",
         trace,

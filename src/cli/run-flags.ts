@@ -16,6 +16,44 @@ import { type CliIo, writeLine } from "./cli-io.ts";
 import { playbookLearnerFor, readPlaybookFlags } from "./commands/run-playbook.ts";
 import { limitFlag, nonNegativeInteger, positiveInteger, positiveNumber } from "./parse-options.ts";
 
+/** The flags of the models, the sandbox and model calls, for parseOptions. */
+export const MODEL_OPTIONS = {
+  model: { type: "string" },
+  "sub-model": { type: "string" },
+  "base-url": { type: "string" },
+  "api-key": { type: "string" },
+  "sub-base-url": { type: "string" },
+  "sub-api-key": { type: "string" },
+  prices: { type: "string" },
+  sandbox: { type: "string" },
+  "call-timeout": { type: "string" },
+  retries: { type: "string" },
+} as const;
+
+/** The flags of the limits both commands take (`rlm run` has a few more: see LimitFlagValues). */
+export const LIMIT_OPTIONS = {
+  "max-iterations": { type: "string" },
+  "max-subcalls": { type: "string" },
+  "max-depth": { type: "string" },
+  "max-cost": { type: "string" },
+  "max-tokens": { type: "string" },
+  timeout: { type: "string" },
+  concurrency: { type: "string" },
+  "cell-timeout": { type: "string" },
+  "cell-memory": { type: "string" },
+} as const;
+
+/** `--memory [DB]` and the flags that go with it. */
+export const MEMORY_OPTIONS = {
+  memory: { type: "string" },
+  "memory-scope": { type: "string" },
+  "memory-recall": { type: "string" },
+  "embed-model": { type: "string" },
+  "no-cases": { type: "boolean" },
+  "playbook-budget": { type: "string" },
+  "no-playbook": { type: "boolean" },
+} as const;
+
 /** `--FLAG SECONDS` as milliseconds, within what a Node timer takes (about 24 days). */
 export function secondsFlag(flag: string, value: string | undefined): number | undefined {
   const parsed = positiveNumber(flag, value);

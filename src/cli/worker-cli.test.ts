@@ -2,12 +2,15 @@
  * `rlm worker` as real processes on a real PostgreSQL: two workers share 40 queued runs, one is killed
  * (SIGKILL) half-way, and every run ends exactly once with its result; a run whose only attempt dies with the
  * worker fails with the reason. The model is the scripted OpenAI-compatible server (one per worker, so the
- * test knows which worker asked).
+ * test knows which worker asked). And the whole path a user takes: `rlm serve --db` queues what its /v1/runs
+ * receives, an `rlm worker` runs it, the server shows its result and events and cancels a queued run; both
+ * export their runs' spans with --otel.
  */
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
+import { startOtlpReceiver } from "../../test/otlp-receiver.ts";
 import { usePostgresDatabase } from "../../test/postgres-server.ts";
 import { runRlmHere, startRlm, until } from "../../test/rlm-process.ts";
 import { createPgBossQueue } from "../jobs/pg-boss-queue.ts";
@@ -38,19 +41,23 @@ function replies(waiting: Set<number>) {
 
 const postgres = usePostgresDatabase();
 
-function startWorker(modelUrl: string) {
+function startWorker(
+  modelUrl: string,
+  options: { db?: string; concurrency?: number; flags?: string[] } = {},
+) {
   const worker = startRlm([
     "worker",
     "--db",
-    postgres.url,
+    options.db ?? postgres.url,
     "--model",
     MODEL,
     "--base-url",
     modelUrl,
     "--max-concurrent-runs",
-    "3",
+    String(options.concurrency ?? 3),
     "--poll-interval",
     "0.5",
+    ...(options.flags ?? []),
   ]);
   return { ...worker, name: `${hostname()}:${worker.child.pid}` };
 }
@@ -173,4 +180,164 @@ describe("rlm worker", () => {
     const noModel = await runRlmHere(["worker", "--db", "postgres://u:secret-pw@127.0.0.1:9/x"], home);
     expect(noModel).toMatchObject({ code: 2, stderr: expect.stringMatching(/--model SPEC is required/) });
   });
+});
+
+/** The SSE messages of a finished stream: each `event:` (default "message"), `id:` and `data:`. */
+function sseMessages(text: string): Array<{ event: string; id?: string; data: string }> {
+  return text
+    .split("\n\n")
+    .map((block) => block.split("\n").filter((line) => line !== "" && !line.startsWith(":")))
+    .filter((lines) => lines.length > 0)
+    .map((lines) => {
+      const field = (name: string) =>
+        lines
+          .find((line) => line.startsWith(`${name}:`))
+          ?.slice(name.length + 1)
+          .trimStart();
+      const id = field("id");
+      return {
+        event: field("event") ?? "message",
+        ...(id === undefined ? {} : { id }),
+        data: field("data") ?? "",
+      };
+    });
+}
+
+/** What /v1/runs answers, as far as the test reads it. */
+interface RunView {
+  id: string;
+  status: string;
+  attempts: number;
+  result: { status: string; answer: unknown; runId: string } | null;
+}
+
+describe("rlm serve --db with rlm worker", () => {
+  it("a run posted to the server runs on a worker: its result, its events, its spans; a queued run is cancelled", async () => {
+    await using model = await startScriptedServer({
+      replies: (request) =>
+        JSON.stringify(request.body?.messages ?? []).includes("hold the worker")
+          ? new Promise<never>(() => {})
+          : { text: repl("FINAL(JSON.stringify(context).match(/code is (\\w+)/)[1])") },
+    });
+    await using receiver = await startOtlpReceiver();
+    // A database of its own: the test above counts every job of its queue.
+    const db = await postgres.server.createDatabase();
+    const server = startRlm([
+      ...["serve", "--db", db, "--port", "0", "--model", MODEL, "--base-url", model.url],
+      ...["--otel", receiver.url],
+    ]);
+    // The operator asks for content on the worker's spans, not on the server's.
+    const worker = startWorker(model.url, {
+      db,
+      concurrency: 1,
+      flags: ["--otel", receiver.url, "--otel-content"],
+    });
+    try {
+      await until(() => server.stdout().includes("\n") || server.child.exitCode !== null);
+      await until(() => worker.stderr().includes("taking runs") || worker.child.exitCode !== null);
+      const base = server.stdout().trim();
+      expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+      expect(server.stderr()).toContain("runs queued in PostgreSQL");
+      const api = async (method: string, path: string, body?: object) => {
+        const response = await fetch(`${base}${path}`, {
+          method,
+          headers: { "content-type": "application/json" },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+        return { status: response.status, json: (await response.json()) as RunView };
+      };
+      const submit = (question: string, context?: string) =>
+        api("POST", "/runs", {
+          model: "rlm",
+          messages: [{ role: "user", content: question }],
+          ...(context ? { context } : {}),
+        });
+
+      const posted = await submit("What is the code?", `log start\nthe code is amber4417\nlog end`);
+      expect(posted).toMatchObject({ status: 202, json: { status: "queued" } });
+      const id = posted.json.id as string;
+      let run = await api("GET", `/runs/${id}`);
+      while (run.json.status === "queued" || run.json.status === "running") {
+        await sleep(50);
+        run = await api("GET", `/runs/${id}`);
+      }
+      expect(run.json).toMatchObject({
+        id,
+        status: "completed",
+        attempts: 1,
+        result: { status: "completed" },
+      });
+      expect(run.json.result?.answer).toBe("amber4417");
+      expect(worker.stderr()).toContain(`run ${id} completed (attempt 1,`);
+
+      const stream = await fetch(`${base}/runs/${id}/events`);
+      expect(stream.headers.get("content-type")).toContain("text/event-stream");
+      const messages = sseMessages(await stream.text());
+      expect(messages.at(-1)).toEqual({ event: "end", data: JSON.stringify({ id, status: "completed" }) });
+      const events = messages.slice(0, -1).map((message) => JSON.parse(message.data));
+      expect(messages.slice(0, -1).map((message) => message.id)).toEqual(
+        events.map((_, index) => String(index + 1)),
+      );
+      expect(events[0]).toMatchObject({ type: "run-start", runId: run.json.result?.runId });
+      expect(events.at(-1)).toMatchObject({
+        type: "run-end",
+        runId: run.json.result?.runId,
+        answer: "amber4417",
+      });
+      expect(events.map((event) => event.type)).toContain("iteration-end");
+
+      // The worker's one slot held by a run whose model never answers: the next run stays queued.
+      const held = (await submit("hold the worker")).json.id as string;
+      await until(() =>
+        JSON.stringify(model.requests.map((request) => request.body)).includes("hold the worker"),
+      );
+      const queued = (await submit("never run")).json.id as string;
+      expect((await api("GET", `/runs/${queued}`)).json.status).toBe("queued");
+      expect(await api("DELETE", `/runs/${queued}`)).toMatchObject({
+        status: 200,
+        json: { status: "cancelled" },
+      });
+      expect((await api("GET", `/runs/${queued}`)).json).toMatchObject({ status: "cancelled", attempts: 0 });
+      // A running run is cancelled too: the worker hears it and ends its run.
+      expect((await api("DELETE", `/runs/${held}`)).json.status).toBe("cancelled");
+      await until(() => worker.stderr().includes(`run ${held} cancelled`));
+      expect(JSON.stringify(model.requests.map((request) => request.body))).not.toContain("never run");
+
+      // A chat completion runs in the server's own process, and is exported from there.
+      const chat = await fetch(`${base}/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "rlm", messages: [{ role: "user", content: "the code is violet9" }] }),
+      });
+      const completion = (await chat.json()) as {
+        choices: Array<{ message: { content: string } }>;
+        rlm: { runId: string };
+      };
+      expect(completion.choices[0]?.message.content).toBe("violet9");
+
+      server.child.kill("SIGTERM");
+      worker.child.kill("SIGTERM");
+      expect(await server.exited).toBe(0);
+      expect(await worker.exited).toBe(0);
+      // Closing flushed both sinks: each run is its own trace, an invoke_agent span with its chat spans.
+      for (const runId of [run.json.result?.runId, completion.rlm.runId]) {
+        const root = receiver.spans.find(
+          (span) => span.attributes["rlm.run_id"] === runId && span.parentSpanId === "",
+        );
+        expect(root?.attributes["gen_ai.operation.name"]).toBe("invoke_agent");
+        const chats = receiver.spans.filter(
+          (span) => span.traceId === root?.traceId && span.attributes["gen_ai.operation.name"] === "chat",
+        );
+        expect(chats.length).toBeGreaterThan(0);
+        expect(chats[0]?.attributes["gen_ai.usage.input_tokens"]).toBeGreaterThan(0);
+      }
+      const bodies = receiver.bodies.join("\n");
+      expect(bodies).toContain("amber4417");
+      expect(bodies).not.toContain("violet9");
+      expect(server.stderr()).toContain(`rlm serve: OpenTelemetry spans go to ${receiver.url}/v1/traces`);
+    } finally {
+      server.child.kill("SIGKILL");
+      worker.child.kill("SIGKILL");
+    }
+  }, 30_000);
 });

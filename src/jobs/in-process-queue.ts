@@ -2,7 +2,8 @@
  * The JobQueue without a database: jobs run in this process, at most `concurrency` at once, in the order they
  * were submitted. What `rlm serve` uses without `--db postgres://...`. Nothing survives the process; everything
  * kept is bounded: unfinished jobs (submit refuses past the cap), ended jobs kept for reading (the oldest go
- * first), and events (per job by JOB_LIMITS, over all jobs by `maxEventBytes`).
+ * first, also past `maxResultBytes` of their results), the specs of queued jobs (`maxQueuedSpecBytes`; a spec is
+ * let go once its job starts), and events (per job by JOB_LIMITS, over all jobs by `maxEventBytes`).
  */
 import { randomUUID } from "node:crypto";
 import { JobError } from "../errors/job-error.ts";
@@ -27,6 +28,10 @@ export interface InProcessQueueOptions {
   maxEndedJobs?: number;
   /** Bytes of events kept over all jobs (default 256 MiB): ended jobs are forgotten first, oldest first. */
   maxEventBytes?: number;
+  /** Bytes of the specs of queued jobs (default 256 MiB); submit refuses more with a JobError "full". */
+  maxQueuedSpecBytes?: number;
+  /** Bytes of the results of ended jobs kept (default 256 MiB); past it the oldest ended jobs are forgotten. */
+  maxResultBytes?: number;
 }
 
 export const IN_PROCESS_DEFAULTS = {
@@ -34,6 +39,8 @@ export const IN_PROCESS_DEFAULTS = {
   maxUnfinished: 1000,
   maxEndedJobs: 1000,
   maxEventBytes: 256 * 1024 * 1024,
+  maxQueuedSpecBytes: 256 * 1024 * 1024,
+  maxResultBytes: 256 * 1024 * 1024,
 } as const;
 
 /** How long `close()` waits for executors to stop after their signal aborted. */
@@ -45,9 +52,12 @@ type Outcome = { status: "completed"; result: string } | { status: "failed" | "c
 
 interface Entry {
   record: JobRecord;
-  /** The spec and the result as JSON text: every reader gets its own copy. */
-  spec: string;
+  /** The spec as JSON text while the job waits (the executor gets its own copy; then it is let go). */
+  spec: string | undefined;
+  specBytes: number;
+  /** The result as JSON text: every reader gets its own copy. */
   result?: string;
+  resultBytes: number;
   events: string[];
   eventBytes: number;
   budget: EventBudget;
@@ -80,6 +90,8 @@ class InProcessQueue implements JobQueue {
   private readonly maxUnfinished: number;
   private readonly maxEndedJobs: number;
   private readonly maxEventBytes: number;
+  private readonly maxQueuedSpecBytes: number;
+  private readonly maxResultBytes: number;
   /** Every job kept, oldest first. */
   private readonly jobs = new Map<string, Entry>();
   /** Ids of queued jobs, in order. */
@@ -88,6 +100,8 @@ class InProcessQueue implements JobQueue {
   private readonly ended = new Set<string>();
   private readonly runs = new Set<Promise<void>>();
   private eventBytes = 0;
+  private queuedSpecBytes = 0;
+  private resultBytes = 0;
   private closed = false;
 
   constructor(options: InProcessQueueOptions) {
@@ -96,6 +110,16 @@ class InProcessQueue implements JobQueue {
     this.maxUnfinished = positive("maxUnfinished", options.maxUnfinished, IN_PROCESS_DEFAULTS.maxUnfinished);
     this.maxEndedJobs = positive("maxEndedJobs", options.maxEndedJobs, IN_PROCESS_DEFAULTS.maxEndedJobs);
     this.maxEventBytes = positive("maxEventBytes", options.maxEventBytes, IN_PROCESS_DEFAULTS.maxEventBytes);
+    this.maxQueuedSpecBytes = positive(
+      "maxQueuedSpecBytes",
+      options.maxQueuedSpecBytes,
+      IN_PROCESS_DEFAULTS.maxQueuedSpecBytes,
+    );
+    this.maxResultBytes = positive(
+      "maxResultBytes",
+      options.maxResultBytes,
+      IN_PROCESS_DEFAULTS.maxResultBytes,
+    );
   }
 
   async submit(spec: unknown, options: { owner?: string } = {}): Promise<JobRecord> {
@@ -108,6 +132,14 @@ class InProcessQueue implements JobQueue {
         reason: "full",
       });
     }
+    const specBytes = Buffer.byteLength(json);
+    if (this.queuedSpecBytes + specBytes > this.maxQueuedSpecBytes) {
+      throw new JobError({
+        message: `the job queue is full (${this.queuedSpecBytes} bytes of specs wait to run); try again later`,
+        reason: "full",
+      });
+    }
+    this.queuedSpecBytes += specBytes;
     const record: JobRecord = {
       id: randomUUID(),
       status: "queued",
@@ -118,6 +150,8 @@ class InProcessQueue implements JobQueue {
     this.jobs.set(record.id, {
       record,
       spec: json,
+      specBytes,
+      resultBytes: 0,
       events: [],
       eventBytes: 0,
       budget: new EventBudget(),
@@ -224,7 +258,9 @@ class InProcessQueue implements JobQueue {
     const attempt = record.attempts;
     let outcome: Outcome;
     try {
-      const result = await this.executor(JSON.parse(entry.spec), {
+      const spec = JSON.parse(entry.spec ?? "null");
+      this.letSpecGo(entry);
+      const result = await this.executor(spec, {
         jobId: record.id,
         attempt,
         signal: controller.signal,
@@ -265,23 +301,39 @@ class InProcessQueue implements JobQueue {
     const { record } = entry;
     record.status = outcome.status;
     record.finishedAt = new Date().toISOString();
-    if (outcome.status === "completed") entry.result = outcome.result;
-    else record.error = outcome.error;
+    this.letSpecGo(entry);
+    if (outcome.status === "completed") {
+      entry.result = outcome.result;
+      entry.resultBytes = Buffer.byteLength(outcome.result);
+      this.resultBytes += entry.resultBytes;
+    } else record.error = outcome.error;
     this.ended.add(record.id);
     this.notifyReaders(entry);
     this.forgetEnded(0);
   }
 
-  /** Forgets the oldest ended jobs while more are kept than allowed, or `extraBytes` more would not fit. */
+  /** A job that started or ended no longer needs its spec. */
+  private letSpecGo(entry: Entry): void {
+    if (entry.spec === undefined) return;
+    entry.spec = undefined;
+    this.queuedSpecBytes -= entry.specBytes;
+  }
+
+  /**
+   * Forgets the oldest ended jobs while more are kept than allowed, their results take more than allowed, or
+   * `extraBytes` more events would not fit.
+   */
   private forgetEnded(extraBytes: number): void {
     for (const id of this.ended) {
       const tooMany = this.ended.size > this.maxEndedJobs;
-      if (!tooMany && this.eventBytes + extraBytes <= this.maxEventBytes) return;
+      const tooLarge = this.resultBytes > this.maxResultBytes;
+      if (!tooMany && !tooLarge && this.eventBytes + extraBytes <= this.maxEventBytes) return;
       const entry = this.jobs.get(id);
       this.ended.delete(id);
       this.jobs.delete(id);
       if (entry) {
         this.eventBytes -= entry.eventBytes;
+        this.resultBytes -= entry.resultBytes;
         this.notifyReaders(entry);
       }
     }

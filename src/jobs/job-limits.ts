@@ -84,10 +84,24 @@ export function resultJson(result: unknown): { json: string } | { error: string 
   return { json };
 }
 
-/** Why a job failed, as one line without secrets: the first line of an error's message, cut to size. */
+/** Control characters (C0 but tab, DEL) as spaces: PostgreSQL's text refuses NUL, and a line has no CR. */
+function withoutControls(text: string): string {
+  let out = "";
+  for (const char of text) {
+    const code = char.charCodeAt(0);
+    out += (code < 0x20 && code !== 0x09) || code === 0x7f ? " " : char;
+  }
+  return out;
+}
+
+/**
+ * Why a job failed, as one line without secrets: the first line of an error's message, cut to size, without
+ * control characters (a NUL would make PostgreSQL refuse the job's ending, and the job would run again).
+ */
 export function errorLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  const first = message.split(/\r?\n/, 1)[0]?.trim() || (error instanceof Error ? error.name : "error");
+  const firstLine = message.slice(0, JOB_LIMITS.errorChars * 4).split(/\r?\n/, 1)[0] ?? "";
+  const first = withoutControls(firstLine).trim() || (error instanceof Error ? error.name : "error");
   const line = redactSecrets(first);
   return line.length > JOB_LIMITS.errorChars ? `${line.slice(0, JOB_LIMITS.errorChars - 3)}...` : line;
 }

@@ -92,6 +92,23 @@ describe("pg-boss job queue", () => {
     }
   });
 
+  it("reads events after any whole number a client may send (past PostgreSQL's integer)", async () => {
+    // rlm serve follows each job of a key with `after: Number.MAX_SAFE_INTEGER` to book its usage; a client
+    // may send any Last-Event-ID. Neither may fail (it left the key's usage unbooked and its place held).
+    const queue = await createPgBossQueue({ url: postgres.url, queueName: `test-${randomUUID()}` });
+    try {
+      const { id } = await queue.submit({});
+      await queue.cancel(id);
+      for (const after of [2 ** 31, Number.MAX_SAFE_INTEGER]) {
+        const seen: unknown[] = [];
+        for await (const event of queue.events(id, { after })) seen.push(event);
+        expect(seen).toEqual([]);
+      }
+    } finally {
+      await queue.close();
+    }
+  });
+
   it("logs each job's ending once, in the same statement as the status", async () => {
     const queueName = `test-${randomUUID()}`;
     const queue = await createPgBossQueue({ url: postgres.url, queueName });

@@ -10,6 +10,7 @@ import { ApiError } from "./api-error.ts";
 import type { KeyRing } from "./api-keys.ts";
 import { chatCompletionsRoute } from "./chat-route.ts";
 import { KeyLimiter } from "./key-limits.ts";
+import { BodyBudget, type BodyHold, OpenStreams } from "./request-budgets.ts";
 import { RunSlots } from "./run-slots.ts";
 import { createRunExecutor, modelNames, type ServeConfig } from "./run-spec.ts";
 import { cancelRunRoute, getRunRoute, runEventsRoute, submitRunRoute } from "./runs-route.ts";
@@ -35,6 +36,14 @@ export interface ServeAppOptions {
   slots?: RunSlots;
   /** The largest request body (default MAX_BODY_BYTES); larger ones get 413. */
   maxBodyBytes?: number;
+  /**
+   * Bytes of request bodies held at once (default DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, 256 MiB): each request holds
+   * its declared length until its reply is done; past it a request is refused with a 429.
+   */
+  maxBodyBytesInFlight?: number;
+  /** `/v1/runs/{id}/events` streams open at once (default 1000), and per key (default 32). */
+  maxEventStreams?: number;
+  maxEventStreamsPerKey?: number;
   /** SSE keep-alive comments at least this often (ms, default 10,000). */
   keepAliveMs?: number;
   /** Aborts every run of the app when the server shuts down. */
@@ -57,6 +66,7 @@ export function createServeApp(options: ServeAppOptions): Hono<ServeEnv> {
     jobs: options.jobs,
     slots: options.slots ?? new RunSlots(DEFAULT_MAX_CONCURRENT_RUNS),
     ...(ledger ? { limiter: new KeyLimiter(ledger) } : {}),
+    streams: new OpenStreams(options.maxEventStreams, options.maxEventStreamsPerKey),
     keepAliveMs: options.keepAliveMs ?? 10_000,
     shutdown: options.shutdown ?? new AbortController().signal,
     log: options.log ?? ((line) => process.stderr.write(`${line}\n`)),
@@ -116,10 +126,40 @@ export function createServeApp(options: ServeAppOptions): Hono<ServeEnv> {
     }),
   );
 
+  // After the size cap (a body declared too large is a 413 first): the bytes of all bodies held at once.
+  const bodies = new BodyBudget(options.maxBodyBytesInFlight);
+  app.use("/v1/*", async (c, next) => {
+    let hold: BodyHold | undefined;
+    try {
+      hold = bodies.hold(
+        c.req.header("content-length"),
+        c.req.header("transfer-encoding") !== undefined,
+        maxBodyBytes,
+      );
+    } catch (error) {
+      const failure = error as ApiError;
+      // The body is not read: the connection closes after this reply, as after a 413.
+      c.header("Connection", "close");
+      return c.json(failure.body, failure.status, failure.headers);
+    }
+    c.set("bodyHold", hold);
+    try {
+      await next();
+    } finally {
+      hold?.releaseUnlessKept();
+    }
+  });
+
   const model = (id: string) => ({ id, object: "model", created, owned_by: "rlmkit" });
   app.get("/v1/models", (c) => c.json({ object: "list", data: modelNames(config).map(model) }));
   app.get("/v1/models/*", (c) => {
-    const id = decodeURIComponent(c.req.path.slice("/v1/models/".length));
+    const raw = c.req.path.slice("/v1/models/".length);
+    let id = raw;
+    try {
+      id = decodeURIComponent(raw);
+    } catch {
+      // A broken percent-escape names no model of ours: a 404 like any other unknown id.
+    }
     if (!modelNames(config).includes(id)) {
       throw new ApiError({
         status: 404,

@@ -13,16 +13,21 @@
  * - `modelNames(config)`: the names `GET /v1/models` lists (`rlm`, then `rlm:<spec>` per configured model).
  */
 
+import type { RLMOptions } from "../engine/rlm.ts";
 import type { RunEvent } from "../engine/run-events.ts";
 import { type RunLimits, validateLimits } from "../engine/run-limits.ts";
 import { type RunResultJson, runResultJson } from "../engine/run-result-json.ts";
 import { UsageError } from "../errors/usage-error.ts";
+import { createCaseBank } from "../learning/case-bank.ts";
+import type { Embedder } from "../memory/embedder.ts";
+import { createMemory } from "../memory/memory.ts";
 import type { ModelSettings } from "../models/model-settings.ts";
 import { parseModelSpec } from "../models/model-spec.ts";
 import { DEFAULT_PRICES, findPrice, type PriceTable } from "../models/prices.ts";
 import { collectSecrets, redactSecrets } from "../models/redact-secrets.ts";
 import { resolveSandbox, SANDBOX_NAMES } from "../sandboxes/resolve-sandbox.ts";
 import type { JobExecutor } from "../spec/job-queue.ts";
+import type { MemoryStore } from "../spec/memory-store.ts";
 import type { Sandbox, SandboxLimits } from "../spec/sandbox.ts";
 import { resolveStrategy } from "../strategies/resolve-strategy.ts";
 import { STRATEGY_NAMES, type StrategyName } from "../strategies/strategy-names.ts";
@@ -48,6 +53,21 @@ export interface RunSpec {
   /** The limits the run gets: the server's defaults with the request's own on top (never above the server's maxima). */
   limits: RunLimits;
   sandboxLimits?: SandboxLimits;
+  /**
+   * The memory scope of the run when the server has a memory: `key:<name>` for a request made with an API key,
+   * so one key's runs never recall another's. Set by the server from the key, never by the request.
+   */
+  memoryScope?: string;
+}
+
+/** A memory for the runs (`rlm serve --memory`, `rlm worker --memory`): recall, episodes and the case bank. */
+export interface ServeMemory {
+  store: MemoryStore;
+  embedder?: Embedder;
+  /** Items recalled into each run's prompt (the engine's default when not given). */
+  recall?: number;
+  /** Record each run as a case and show similar ones (default true). */
+  cases?: boolean;
 }
 
 export interface ServeConfig {
@@ -68,6 +88,8 @@ export interface ServeConfig {
   limits?: RunLimits;
   /** The most a request may ask for, per limit (default DEFAULT_MAX_LIMITS). */
   maxLimits?: RunLimits;
+  /** The most a request may ask for, per sandbox limit (default DEFAULT_MAX_SANDBOX_LIMITS). */
+  maxSandboxLimits?: SandboxLimits;
   /** Time one attempt of a model call may take, in ms. */
   callTimeoutMs?: number;
   /** Retries of a model call after the first attempt. */
@@ -76,6 +98,13 @@ export interface ServeConfig {
   pythonPackages?: string;
   /** Values redacted from events and errors besides the environment's secrets and the API key. */
   secrets?: string[];
+  /** A durable memory for runs of the rlm strategy, one scope per API key (RunSpec.memoryScope). */
+  memory?: ServeMemory;
+  /**
+   * Every event of every run, as emitted (a redacted JSON copy), e.g. an OpenTelemetry sink's `write`
+   * (`rlm serve --otel`, `rlm worker --otel`). Must not throw or wait.
+   */
+  onEvent?: (event: RunEvent) => void;
 }
 
 /** Every run of the server has a time limit: 10 minutes unless the request or the server says otherwise. */
@@ -88,6 +117,27 @@ export const DEFAULT_MAX_LIMITS: RunLimits = {
   maxDepth: 4,
   concurrency: 32,
 };
+
+/**
+ * The sandbox limits a request may ask for at most: a cell's memory, time and output are the server's to spend
+ * (a guest given a terabyte of memory would take the whole process down), so no more than the sandboxes'
+ * defaults for memory and wall time, and a few times their defaults for CPU time and output.
+ */
+export const DEFAULT_MAX_SANDBOX_LIMITS: SandboxLimits = {
+  memoryLimitMb: 1_024,
+  cellTimeoutMs: 300_000,
+  cellWallTimeoutMs: 3_600_000,
+  outputLimitChars: 200_000,
+};
+
+/** The first limit of `asked` above its maximum in `maxima`, as [field, maximum]. */
+function overMaximum(asked: object, maxima: object): [string, number] | undefined {
+  for (const [field, value] of Object.entries(asked)) {
+    const most = Object.hasOwn(maxima, field) ? (maxima as Record<string, unknown>)[field] : undefined;
+    if (typeof most === "number" && typeof value === "number" && value > most) return [field, most];
+  }
+  return undefined;
+}
 
 /** The names `GET /v1/models` lists: `rlm` (the first model), then `rlm:<spec>` for each configured model. */
 export function modelNames(config: ServeConfig): string[] {
@@ -250,12 +300,12 @@ function rlmOptions(
     }
   }
   const asked = limitGroup(options.limits, "limits");
-  const maxima = config.maxLimits ?? DEFAULT_MAX_LIMITS;
-  for (const [field, limit] of Object.entries(asked)) {
-    const most = maxima[field as keyof RunLimits];
-    if (most !== undefined && limit > most) {
-      throw badRequest(`rlm.limits.${field}`, `rlm.limits.${field} may be at most ${most} on this server.`);
-    }
+  const over = overMaximum(asked, config.maxLimits ?? DEFAULT_MAX_LIMITS);
+  if (over) {
+    throw badRequest(
+      `rlm.limits.${over[0]}`,
+      `rlm.limits.${over[0]} may be at most ${over[1]} on this server.`,
+    );
   }
   if (asked.maxCostUsd !== undefined) {
     const unpriced = unpricedModel(model, config);
@@ -267,6 +317,14 @@ function rlmOptions(
     }
   }
   const sandboxLimits = limitGroup(options.sandboxLimits, "sandboxLimits");
+  const overSandbox = overMaximum(sandboxLimits, config.maxSandboxLimits ?? DEFAULT_MAX_SANDBOX_LIMITS);
+  if (overSandbox) {
+    const [field, most] = overSandbox;
+    throw badRequest(
+      `rlm.sandboxLimits.${field}`,
+      `rlm.sandboxLimits.${field} may be at most ${most} on this server.`,
+    );
+  }
   const sandboxes = config.sandboxes ?? SANDBOX_NAMES;
   const sandbox = options.sandbox ?? config.sandbox ?? "isolated-vm";
   if (typeof sandbox !== "string" || !sandboxes.includes(sandbox)) {
@@ -319,7 +377,8 @@ export function parseRunSpec(body: unknown, config: ServeConfig): RunSpec {
 
 /**
  * A RunSpec read back from storage, checked again (a worker trusts nothing it reads): its shape, a model this
- * process offers, known strategy and sandbox, valid limits. Throws an Error saying what is wrong.
+ * process offers, known strategy and sandbox, valid limits within the maxima a request is held to. Throws an
+ * Error saying what is wrong.
  */
 export function checkRunSpec(value: unknown, config: ServeConfig): RunSpec {
   const spec = value as Partial<RunSpec> | null;
@@ -338,17 +397,57 @@ export function checkRunSpec(value: unknown, config: ServeConfig): RunSpec {
   if (!(STRATEGY_NAMES as readonly string[]).includes(spec.strategy as string))
     throw fail("unknown strategy");
   if (!(config.sandboxes ?? SANDBOX_NAMES).includes(spec.sandbox as string)) throw fail("unknown sandbox");
+  if (
+    spec.memoryScope !== undefined &&
+    (typeof spec.memoryScope !== "string" || spec.memoryScope.length === 0 || spec.memoryScope.length > 300)
+  ) {
+    throw fail("memoryScope must be a short string");
+  }
   try {
     validateLimits({ run: spec.limits ?? {}, sandbox: spec.sandboxLimits });
   } catch (error) {
     throw fail((error as Error).message);
   }
+  // The maxima a request is held to (the server's own defaults may be above them).
+  const runMaxima: Record<string, number | undefined> = { ...(config.maxLimits ?? DEFAULT_MAX_LIMITS) };
+  for (const [field, value] of Object.entries(config.limits ?? {})) {
+    const most = runMaxima[field];
+    if (most !== undefined && typeof value === "number") runMaxima[field] = Math.max(most, value);
+  }
+  const over =
+    overMaximum(spec.limits ?? {}, runMaxima) ??
+    overMaximum(spec.sandboxLimits ?? {}, config.maxSandboxLimits ?? DEFAULT_MAX_SANDBOX_LIMITS);
+  if (over) throw fail(`${over[0]} may be at most ${over[1]} here`);
   return spec as RunSpec;
+}
+
+/** A run's memory options: the server's store seen through the run's scope, recall, and the case bank. */
+function memoryOptions(serveMemory: ServeMemory, scope: string | undefined): Partial<RLMOptions> {
+  const memory = createMemory({
+    store: serveMemory.store,
+    ...(serveMemory.embedder ? { embedder: serveMemory.embedder } : {}),
+    ...(scope ? { scope } : {}),
+  });
+  return {
+    memory,
+    ...(serveMemory.recall === undefined ? {} : { memoryRecall: serveMemory.recall }),
+    ...(serveMemory.cases === false ? {} : { learners: [createCaseBank({ memory })] }),
+  };
+}
+
+/** The memory scope of a key's runs: its name, so keys never share memories. */
+export function memoryScopeOfKey(name: string): string {
+  return `key:${name}`;
+}
+
+/** Text a client may see: secrets, key-shaped tokens and a URL's credentials replaced. */
+function redactForClient(text: string, secrets: readonly string[]): string {
+  return redactSecrets(text, secrets);
 }
 
 /** An event as a trace stores it: a JSON copy with every secret replaced. */
 function redactedEvent(event: RunEvent, secrets: readonly string[]): unknown {
-  return JSON.parse(redactSecrets(JSON.stringify(event), secrets));
+  return JSON.parse(redactForClient(JSON.stringify(event), secrets));
 }
 
 /**
@@ -376,6 +475,7 @@ export function createRunExecutor(config: ServeConfig): JobExecutor {
   return async (value, { signal, emit }): Promise<RunResultJson> => {
     const spec = checkRunSpec(value, config);
     const strategy = resolveStrategy(spec.strategy, {
+      ...(config.memory && spec.strategy === "rlm" ? memoryOptions(config.memory, spec.memoryScope) : {}),
       model: spec.model,
       ...(config.subModel ? { subModel: config.subModel } : {}),
       sandbox: sandboxOf(spec.sandbox),
@@ -385,14 +485,18 @@ export function createRunExecutor(config: ServeConfig): JobExecutor {
       ...(config.prices ? { prices: config.prices } : {}),
       ...(config.callTimeoutMs === undefined ? {} : { callTimeoutMs: config.callTimeoutMs }),
       ...(config.maxRetries === undefined ? {} : { maxRetries: config.maxRetries }),
-      onEvent: (event) => emit(redactedEvent(event, secrets)),
+      onEvent: (event) => {
+        const copy = redactedEvent(event, secrets);
+        emit(copy);
+        config.onEvent?.(copy as RunEvent);
+      },
     });
     const result = runResultJson(await strategy.run({ context: spec.documents, query: spec.query, signal }));
     // The answer is the user's; what the server adds (errors, warnings) is redacted.
     return {
       ...result,
-      ...(result.error === undefined ? {} : { error: redactSecrets(result.error, secrets) }),
-      ...(result.warnings ? { warnings: result.warnings.map((line) => redactSecrets(line, secrets)) } : {}),
+      ...(result.error === undefined ? {} : { error: redactForClient(result.error, secrets) }),
+      ...(result.warnings ? { warnings: result.warnings.map((line) => redactForClient(line, secrets)) } : {}),
     };
   };
 }

@@ -10,10 +10,12 @@
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { RunResultJson } from "../engine/run-result-json.ts";
+import type { UsageTotals } from "../models/usage.ts";
 import { FINAL_JOB_STATUSES, type JobRecord } from "../spec/job-queue.ts";
 import { ApiError, badRequest } from "./api-error.ts";
 import type { Admission } from "./key-limits.ts";
-import { parseRunSpec } from "./run-spec.ts";
+import { memoryScopeOfKey, parseRunSpec } from "./run-spec.ts";
+import { EventSpend, isRunSpendSource } from "./run-spend.ts";
 import { admitRun, asApiError, readJsonBody, type ServeContext, type ServeEnv } from "./serve-context.ts";
 
 const ID = /^[\w-]{1,100}$/;
@@ -56,21 +58,67 @@ function runView(job: JobRecord) {
   };
 }
 
-/** Waits for the job's end (no events are read: `after` is past any), then books its usage under the key. */
-async function bookWhenEnded(serve: ServeContext, id: string, model: string, admission: Admission) {
+/** A run's time limit when its spec names none (the server always sets one). */
+const DEFAULT_RUN_WAIT_MS = 600_000;
+/** How long past its time limit a cancelled run's executor may take to return its usage. */
+const SPEND_GRACE_MS = 60_000;
+
+/**
+ * What the job's run spent, also when it ended without a result (cancelled, or a result too large to keep):
+ * the executor's own result where it ran in this process, else the sum of the job's stored events (the whole
+ * reservation when some were dropped: what they cost is unknown).
+ */
+async function spendOf(
+  serve: ServeContext,
+  id: string,
+  job: JobRecord | undefined,
+  timeoutMs: number | undefined,
+  admission: Admission,
+): Promise<UsageTotals | undefined> {
+  const result = job?.result as RunResultJson | undefined;
+  const { jobs } = serve;
+  if (isRunSpendSource(jobs)) {
+    if (job !== undefined && job.attempts === 0) return undefined; // it never ran
+    const waitMs = job === undefined ? 1_000 : (timeoutMs ?? DEFAULT_RUN_WAIT_MS) + SPEND_GRACE_MS;
+    const spent = await jobs.runSpend(id, waitMs, serve.shutdown);
+    if (spent !== undefined) return spent ?? undefined;
+  }
+  if (result?.usage?.total) return result.usage.total;
+  const folded = new EventSpend();
+  for await (const { event } of jobs.events(id, { signal: serve.shutdown })) folded.add(event);
+  const usage = folded.total();
+  if (!folded.complete && admission.costCap !== undefined) {
+    usage.costUsd = Math.max(usage.costUsd ?? 0, admission.costCap);
+  }
+  return usage;
+}
+
+/**
+ * Waits for the job's end (no events are read: `after` is past any), then books what its run spent under the
+ * key; the key's place and reservation are held until then. Only the model and time limit of the spec are kept
+ * meanwhile, not its documents.
+ */
+async function bookWhenEnded(
+  serve: ServeContext,
+  id: string,
+  run: { model: string; timeoutMs: number | undefined },
+  admission: Admission,
+) {
   try {
     for await (const _ of serve.jobs.events(id, { after: Number.MAX_SAFE_INTEGER, signal: serve.shutdown })) {
       // none expected
     }
     if (serve.shutdown.aborted) return;
     const job = await serve.jobs.get(id);
+    const usage = await spendOf(serve, id, job, run.timeoutMs, admission);
+    if (serve.shutdown.aborted) return;
     const result = job?.result as RunResultJson | undefined;
     admission.finish({
       kind: "job",
       id,
-      model,
+      model: run.model,
       status: result?.status ?? job?.status ?? "unknown",
-      ...(result?.usage?.total ? { usage: result.usage.total } : {}),
+      ...(usage ? { usage } : {}),
     });
   } catch (error) {
     serve.log(`rlm serve: could not follow run ${id} for its usage: ${(error as Error).message}`);
@@ -87,6 +135,7 @@ export async function submitRunRoute(serve: ServeContext, c: Context<ServeEnv>):
     );
   }
   const key = c.get("key");
+  if (key) spec.memoryScope = memoryScopeOfKey(key.name);
   const admission = admitRun(serve, key, spec);
   let job: JobRecord;
   try {
@@ -95,7 +144,9 @@ export async function submitRunRoute(serve: ServeContext, c: Context<ServeEnv>):
     admission?.abandon();
     throw asApiError(error, serve);
   }
-  if (admission) void bookWhenEnded(serve, job.id, spec.model, admission);
+  if (admission) {
+    void bookWhenEnded(serve, job.id, { model: spec.model, timeoutMs: spec.limits.timeoutMs }, admission);
+  }
   return c.json({ id: job.id, object: "rlm.run", status: job.status }, 202);
 }
 
@@ -121,6 +172,7 @@ export async function runEventsRoute(serve: ServeContext, c: Context<ServeEnv>):
   if (!Number.isSafeInteger(after) || after < 0) {
     throw badRequest("after", "after (or Last-Event-ID) must be an event number of 0 or more.");
   }
+  const leave = serve.streams.enter(c.get("key")?.name);
   return streamSSE(c, async (stream) => {
     const gone = new AbortController();
     stream.onAbort(() => gone.abort());
@@ -143,6 +195,7 @@ export async function runEventsRoute(serve: ServeContext, c: Context<ServeEnv>):
       }
     } finally {
       clearInterval(keepAlive);
+      leave();
     }
   });
 }

@@ -10,6 +10,7 @@ import type { JobExecutor, JobQueue } from "../spec/job-queue.ts";
 import { ApiError, badRequest } from "./api-error.ts";
 import type { KeyEntry } from "./api-keys.ts";
 import type { Admission, KeyLimiter } from "./key-limits.ts";
+import type { BodyHold, OpenStreams } from "./request-budgets.ts";
 import type { RunSlots } from "./run-slots.ts";
 import { type RunSpec, type ServeConfig, unpricedModel } from "./run-spec.ts";
 
@@ -20,6 +21,8 @@ export interface ServeContext {
   slots: RunSlots;
   /** Present when the server has keys. */
   limiter?: KeyLimiter;
+  /** `/v1/runs/{id}/events` streams open at once. */
+  streams: OpenStreams;
   /** SSE comments at least this often while a stream waits (ms). */
   keepAliveMs: number;
   /** Aborts when the server shuts down. */
@@ -28,7 +31,13 @@ export interface ServeContext {
   log: (line: string) => void;
 }
 
-export type ServeEnv = { Variables: { key: KeyEntry | undefined } };
+export type ServeEnv = {
+  Variables: {
+    key: KeyEntry | undefined;
+    /** The request's hold on the server's budget of request bodies (none for a request without a body). */
+    bodyHold: BodyHold | undefined;
+  };
+};
 
 /** The JSON body, or a 400 when it is not JSON. */
 export async function readJsonBody(c: Context<ServeEnv>): Promise<unknown> {

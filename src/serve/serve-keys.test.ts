@@ -10,6 +10,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runRlmHere, startRlm, until } from "../../test/rlm-process.ts";
 import { createInProcessQueue } from "../jobs/in-process-queue.ts";
+import { openMemoryStore } from "../memory/open-memory-store.ts";
 import type { JobQueue } from "../spec/job-queue.ts";
 import { type ScriptedServer, startScriptedServer } from "../test/scripted-server.ts";
 import { addApiKey, KeyRing } from "./api-keys.ts";
@@ -62,6 +63,8 @@ describe("rlm keys and rlm serve", () => {
       model.url,
       "--keys",
       file,
+      "--memory",
+      join(root, "serve-memory.db"),
     ]);
     try {
       await until(() => serve.stdout().includes("/v1") || serve.child.exitCode !== null);
@@ -76,6 +79,13 @@ describe("rlm keys and rlm serve", () => {
         messages,
       });
       expect(answer.choices[0]?.message.content).toBe("ok");
+      // With --memory, the run is remembered in the scope of the key that asked.
+      const store = await openMemoryStore(join(root, "serve-memory.db"));
+      try {
+        expect(await store.list({ scope: "key:alice", kind: "episode" })).toHaveLength(1);
+      } finally {
+        await store.close();
+      }
       const listed = await runRlmHere(["keys", "list", "--keys", file, "--json"], root);
       expect(JSON.parse(listed.stdout).keys[0]).toMatchObject({ name: "alice", today: { requests: 1 } });
     } finally {

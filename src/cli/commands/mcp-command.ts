@@ -39,6 +39,11 @@ Server:
   --max-concurrent-runs N  runs at once (default 2); more wait in order
   --max-waiting-runs N  runs that may wait (default 16); past it a call is refused as busy
   --trace-dir DIR       write each run's trace to DIR/<runId>.jsonl (see \`rlm trace show\`)
+  --otel [URL]          export every run as OpenTelemetry spans (GenAI conventions) to an OTLP/HTTP collector,
+                        e.g. http://127.0.0.1:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT, which alone turns
+                        export on); sizes, tokens and cost only
+  --otel-content        also put prompts, replies, code, outputs and answers on the spans, secrets redacted
+                        (or OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true); clients cannot turn it on
 Memory:
   --memory [DB]         use the durable memory as \`rlm run --memory\` does (SQLite file or postgres:// URL;
                         default RLM_MEMORY_DB, else ~/.rlmkit/memory.db), and offer memory_search and memory_add

@@ -13,7 +13,8 @@ import { findDefaultModel } from "../../models/default-model.ts";
 import { loadPriceTable } from "../../models/prices.ts";
 import { collectSecrets, redactSecrets } from "../../models/redact-secrets.ts";
 import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
-import { type CliIo, writeLine } from "../cli-io.ts";
+import { fillOtelFlag, OTEL_OPTIONS } from "../../telemetry/otel-flags.ts";
+import type { CliIo } from "../cli-io.ts";
 import { EXIT } from "../exit-codes.ts";
 import {
   fillOptionalValue,
@@ -22,28 +23,20 @@ import {
   positiveInteger,
   positiveNumber,
 } from "../parse-options.ts";
-import { memoryRunOptions, readLimitFlags, readMemoryFlags, readModelFlags } from "../run-flags.ts";
+import {
+  LIMIT_OPTIONS,
+  MEMORY_OPTIONS,
+  MODEL_OPTIONS,
+  memoryRunOptions,
+  readLimitFlags,
+  readMemoryFlags,
+  readModelFlags,
+} from "../run-flags.ts";
+import { openServerOtel, stderrLog } from "../server-otel.ts";
 
 const OPTIONS = {
-  model: { type: "string" },
-  "sub-model": { type: "string" },
-  "base-url": { type: "string" },
-  "api-key": { type: "string" },
-  "sub-base-url": { type: "string" },
-  "sub-api-key": { type: "string" },
-  prices: { type: "string" },
-  sandbox: { type: "string" },
-  "call-timeout": { type: "string" },
-  retries: { type: "string" },
-  "max-iterations": { type: "string" },
-  "max-subcalls": { type: "string" },
-  "max-depth": { type: "string" },
-  "max-cost": { type: "string" },
-  "max-tokens": { type: "string" },
-  timeout: { type: "string" },
-  concurrency: { type: "string" },
-  "cell-timeout": { type: "string" },
-  "cell-memory": { type: "string" },
+  ...MODEL_OPTIONS,
+  ...LIMIT_OPTIONS,
   http: { type: "string" },
   host: { type: "string" },
   root: { type: "string" },
@@ -51,13 +44,8 @@ const OPTIONS = {
   "max-concurrent-runs": { type: "string" },
   "max-waiting-runs": { type: "string" },
   "trace-dir": { type: "string" },
-  memory: { type: "string" },
-  "memory-scope": { type: "string" },
-  "memory-recall": { type: "string" },
-  "embed-model": { type: "string" },
-  "no-cases": { type: "boolean" },
-  "playbook-budget": { type: "string" },
-  "no-playbook": { type: "boolean" },
+  ...MEMORY_OPTIONS,
+  ...OTEL_OPTIONS,
 } as const;
 
 type McpValues = ReturnType<typeof parseOptions<typeof OPTIONS>>["values"];
@@ -151,7 +139,7 @@ function stopRequested(also: Promise<void>[] = []): { stopped: Promise<void>; di
 export async function run(args: string[], io: CliIo): Promise<number> {
   const { values } = parseOptions(
     "mcp",
-    fillOptionalValue(args, "--memory", () => defaultMemoryLocation(io.env)),
+    fillOtelFlag(fillOptionalValue(args, "--memory", () => defaultMemoryLocation(io.env))),
     OPTIONS,
   );
   const listen = readListen(values);
@@ -164,73 +152,79 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       : nonNegativeInteger("max-waiting-runs", values["max-waiting-runs"]);
   const rlm = await readRlmOptions(values, io);
   const openMemory = readMemoryFlags(values, io, rlm.settings ?? { env: io.env });
-  // Folders and files are made only once every flag has been checked.
-  const traceDir = readTraceDir(values["trace-dir"]);
-  const log = (line: string) => writeLine(io.stderr, `rlm mcp: ${line}`);
-  if (!rlm.sandbox?.isolated) {
-    log(
-      `warning: the ${rlm.sandbox?.name} sandbox is not isolated; use it only with clients and inputs you trust.`,
-    );
-  }
-  const opened = await openMemory?.();
-  const memoryOptions = opened ? memoryRunOptions(opened, rlm) : {};
-  const secrets = collectSecrets(io.env, [values["api-key"], values["sub-api-key"]]);
-  const service = new RunService({
-    rlm: { ...rlm, ...memoryOptions },
-    root,
-    maxInputBytes: Math.floor(maxInputMb * 2 ** 20),
-    maxConcurrentRuns,
-    maxWaitingRuns,
-    ...(traceDir ? { traceDir } : {}),
-    secrets,
-    log,
-  });
-  const createServer = () =>
-    createRlmMcpServer({
-      service,
-      ...(opened ? { memory: opened.memory } : {}),
-      redact: (text) => redactSecrets(text, secrets),
-    });
+  const log = stderrLog(io, "rlm mcp");
+  // One sink for the server's lifetime: every run of every client is exported.
+  const otel = await openServerOtel(values, io, log, [values["api-key"], values["sub-api-key"]]);
   try {
-    if (listen) {
-      const http = await startMcpHttpServer({
-        ...listen,
-        createServer,
-        maxBodyBytes: MAX_MESSAGE_BYTES,
-        log,
-      }).catch((error: NodeJS.ErrnoException) => {
-        throw new UsageError({
-          message: `--http ${listen.port}: cannot listen on ${listen.host} (${error.code ?? error.message}).`,
-        });
-      });
-      log(`listening on ${http.url}`);
-      const stop = stopRequested();
-      await stop.stopped;
-      stop.dispose();
-      await http.close();
-    } else {
-      // Over stdio, stdout is the protocol's: a stray console.log from anything loaded would corrupt it.
-      console.log = console.info = console.debug = console.error;
-      const server = createServer();
-      const transport = new StdioServerTransport(process.stdin, io.stdout as NodeJS.WriteStream, {
-        maxBufferSize: MAX_MESSAGE_BYTES,
-      });
-      const closed = new Promise<void>((resolve) => {
-        transport.onclose = () => resolve();
-      });
-      const ended = new Promise<void>((resolve) => {
-        process.stdin.once("end", () => resolve());
-      });
-      const stop = stopRequested([closed, ended]);
-      await server.connect(transport);
-      log("serving over stdio");
-      await stop.stopped;
-      stop.dispose();
-      await server.close();
+    // Folders and files are made only once every flag has been checked.
+    const traceDir = readTraceDir(values["trace-dir"]);
+    if (!rlm.sandbox?.isolated) {
+      log(
+        `warning: the ${rlm.sandbox?.name} sandbox is not isolated; use it only with clients and inputs you trust.`,
+      );
     }
+    const opened = await openMemory?.();
+    const memoryOptions = opened ? memoryRunOptions(opened, rlm) : {};
+    const secrets = collectSecrets(io.env, [values["api-key"], values["sub-api-key"]]);
+    const service = new RunService({
+      rlm: { ...rlm, ...memoryOptions, ...(otel ? { onEvent: otel.write } : {}) },
+      root,
+      maxInputBytes: Math.floor(maxInputMb * 2 ** 20),
+      maxConcurrentRuns,
+      maxWaitingRuns,
+      ...(traceDir ? { traceDir } : {}),
+      secrets,
+      log,
+    });
+    const createServer = () =>
+      createRlmMcpServer({
+        service,
+        ...(opened ? { memory: opened.memory } : {}),
+        redact: (text) => redactSecrets(text, secrets),
+      });
+    try {
+      if (listen) {
+        const http = await startMcpHttpServer({
+          ...listen,
+          createServer,
+          maxBodyBytes: MAX_MESSAGE_BYTES,
+          log,
+        }).catch((error: NodeJS.ErrnoException) => {
+          throw new UsageError({
+            message: `--http ${listen.port}: cannot listen on ${listen.host} (${error.code ?? error.message}).`,
+          });
+        });
+        log(`listening on ${http.url}`);
+        const stop = stopRequested();
+        await stop.stopped;
+        stop.dispose();
+        await http.close();
+      } else {
+        // Over stdio, stdout is the protocol's: a stray console.log from anything loaded would corrupt it.
+        console.log = console.info = console.debug = console.error;
+        const server = createServer();
+        const transport = new StdioServerTransport(process.stdin, io.stdout as NodeJS.WriteStream, {
+          maxBufferSize: MAX_MESSAGE_BYTES,
+        });
+        const closed = new Promise<void>((resolve) => {
+          transport.onclose = () => resolve();
+        });
+        const ended = new Promise<void>((resolve) => {
+          process.stdin.once("end", () => resolve());
+        });
+        const stop = stopRequested([closed, ended]);
+        await server.connect(transport);
+        log("serving over stdio");
+        await stop.stopped;
+        stop.dispose();
+        await server.close();
+      }
+    } finally {
+      await service.close();
+      await opened?.memory.close();
+    }
+    return EXIT.ok;
   } finally {
-    await service.close();
-    await opened?.memory.close();
+    await otel?.close();
   }
-  return EXIT.ok;
 }

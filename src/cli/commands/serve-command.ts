@@ -2,6 +2,7 @@ import { type Command, lazyRun } from "../command.ts";
 
 const HELP = `Usage: rlm serve [--host 127.0.0.1] [--port 8787] [--model SPEC] [--sub-model SPEC]
                  [--base-url URL] [--keys FILE] [--db DB] [--max-concurrent-runs N] [--prices FILE]
+                 [--otel [URL]] [--otel-content] [--memory [DB]]
 
 Serves the RLM as an OpenAI-compatible API: any OpenAI client talks to it with base URL
 http://HOST:PORT/v1 and model "rlm". The conversation is the run's context; the task is its last
@@ -28,6 +29,20 @@ Options:
   --max-concurrent-runs N   runs executing here at once (default 8); more wait in line, and a chat
                             completion that finds the line full gets 429
   --prices FILE             JSON price table to add to the built-in one (needed for keys' cost budgets)
+  --otel [URL]              export every run executed here as OpenTelemetry spans (GenAI conventions) to
+                            an OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (default:
+                            OTEL_EXPORTER_OTLP_ENDPOINT, which alone turns export on); with --db, give the
+                            workers --otel for the runs of /v1/runs
+  --otel-content            also put prompts, replies, code, outputs and answers on the spans, secrets
+                            redacted (or OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true); requests
+                            cannot turn it on
+  --memory [DB]             a durable memory for the runs (rlm strategy): recall into each run's prompt,
+                            memory_search / memory_add in the REPL, each run stored as an episode and a case;
+                            DB is a SQLite file or postgres:// URL (default: the --db database, else
+                            ~/.rlmkit/memory.db); each API key's runs use a scope of their own (key:NAME)
+  --memory-recall N         items recalled into each run's prompt
+  --embed-model SPEC        embeddings for memory search (e.g. openai:text-embedding-3-small)
+  --no-cases                no case bank
   -h, --help                show this help
 
 Model API keys come from the environment (OPENAI_API_KEY, ...), never from requests.

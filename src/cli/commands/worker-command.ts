@@ -2,6 +2,7 @@ import { type Command, lazyRun } from "../command.ts";
 
 const HELP = `Usage: rlm worker --db postgres://... --model SPEC [--model SPEC ...] [--sub-model SPEC]
                   [--base-url URL] [--max-concurrent-runs N] [--prices FILE] [--poll-interval S]
+                  [--otel [URL]] [--otel-content] [--memory [DB]]
 
 Runs the runs that rlm serve --db postgres://... queues (POST /v1/runs). Start any number of workers,
 on any machines that reach the database: each takes runs as it has room, stores their events and
@@ -18,6 +19,18 @@ Options:
   --prices FILE             JSON price table to add to the built-in one (as rlm serve --prices)
   --poll-interval S         how often an idle worker looks for retried runs, in seconds (default 2,
                             at least 0.5); new runs wake it at once
+  --otel [URL]              export every run this worker executes as OpenTelemetry spans (GenAI conventions)
+                            to an OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (default:
+                            OTEL_EXPORTER_OTLP_ENDPOINT, which alone turns export on)
+  --otel-content            also put prompts, replies, code, outputs and answers on the spans, secrets
+                            redacted (or OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true)
+  --memory [DB]             a durable memory for the runs (rlm strategy): recall into each run's prompt,
+                            memory_search / memory_add in the REPL, each run stored as an episode and a case;
+                            DB is a SQLite file or postgres:// URL (default: the --db database, else
+                            ~/.rlmkit/memory.db); a run keeps the scope rlm serve gave it (key:NAME)
+  --memory-recall N         items recalled into each run's prompt
+  --embed-model SPEC        embeddings for memory search (e.g. openai:text-embedding-3-small)
+  --no-cases                no case bank
   -h, --help                show this help
 
 Model API keys come from the environment (OPENAI_API_KEY, ...).

@@ -3,10 +3,17 @@ import { UsageError } from "../../errors/usage-error.ts";
 import type { JobReport } from "../../jobs/job-worker.ts";
 import { collectSecrets, redactSecrets } from "../../models/redact-secrets.ts";
 import { isPostgresUrl, urlWithoutPassword } from "../../shared/postgres-url.ts";
+import { fillOtelFlag, OTEL_OPTIONS } from "../../telemetry/otel-flags.ts";
 import { type CliIo, writeLine } from "../cli-io.ts";
 import { EXIT } from "../exit-codes.ts";
 import { parseOptions, positiveInteger, positiveNumber } from "../parse-options.ts";
-import { readServeConfig } from "../serve-config.ts";
+import {
+  fillServeMemoryFlag,
+  openServeMemory,
+  readServeConfig,
+  SERVE_MEMORY_OPTIONS,
+} from "../serve-config.ts";
+import { openServerOtel, stderrLog } from "../server-otel.ts";
 
 const OPTIONS = {
   db: { type: "string" },
@@ -16,6 +23,8 @@ const OPTIONS = {
   "max-concurrent-runs": { type: "string" },
   prices: { type: "string" },
   "poll-interval": { type: "string" },
+  ...OTEL_OPTIONS,
+  ...SERVE_MEMORY_OPTIONS,
 } as const;
 
 const DEFAULT_CONCURRENCY = 2;
@@ -46,7 +55,7 @@ function reportLine({ id, attempt, outcome, seconds }: JobReport): string {
 
 /** Runs `rlm worker` until SIGINT or SIGTERM; resolves to its exit code. */
 export async function run(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseOptions("worker", args, OPTIONS);
+  const { values } = parseOptions("worker", fillServeMemoryFlag(fillOtelFlag(args), io.env), OPTIONS);
   const db = values.db;
   if (db === undefined)
     throw usage("--db postgres://... is required: the database rlm serve --db queues runs in.");
@@ -66,6 +75,14 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     });
   }
   const config = await readServeConfig(values, io.env);
+  // One sink for the worker's lifetime: every run it takes is exported.
+  const otel = await openServerOtel(values, io, stderrLog(io, "rlm worker"));
+  if (otel) config.onEvent = otel.write;
+  const memory = await openServeMemory(values, io, config.settings).catch(async (error: unknown) => {
+    await otel?.close();
+    throw error;
+  });
+  if (memory) config.memory = memory;
 
   const { createRunExecutor } = await import("../../serve/run-spec.ts");
   const { startJobWorker } = await import("../../jobs/job-worker.ts");
@@ -76,6 +93,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     ...(pollingIntervalSeconds === undefined ? {} : { pollingIntervalSeconds }),
     onError: errorPrinter(io),
     onJobEnd: (report) => writeLine(io.stderr, reportLine(report)),
+  }).catch(async (error: unknown) => {
+    await memory?.store.close();
+    await otel?.close();
+    throw error;
   });
   writeLine(
     io.stderr,
@@ -98,6 +119,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   } finally {
     process.off("SIGINT", again);
     process.off("SIGTERM", again);
+    await memory?.store.close();
+    await otel?.close();
   }
   writeLine(io.stderr, "rlm worker: stopped");
   return EXIT.ok;

@@ -230,7 +230,11 @@ export async function appendEvents(
   return (rows[0] as { inserted: number }).inserted;
 }
 
-/** The job's status and its next events after `after` (at most `limit`), read in one snapshot. */
+/**
+ * The job's status and its next events after `after` (at most `limit`), read in one snapshot. `after` is
+ * compared as a bigint: it may be any safe integer (rlm serve waits for a job's end with the largest), past
+ * the `integer` range of `seq`.
+ */
 export async function readEvents(
   db: Db,
   id: string,
@@ -241,7 +245,7 @@ export async function readEvents(
   const { rows } = await db.executeSql(
     `SELECT r.status, e.seq, e.event FROM jobs_records r
      LEFT JOIN LATERAL (
-       SELECT seq, event FROM jobs_events WHERE job_id = r.id AND seq > $2 ORDER BY seq LIMIT $3
+       SELECT seq, event FROM jobs_events WHERE job_id = r.id AND seq > $2::bigint ORDER BY seq LIMIT $3
      ) e ON true
      WHERE r.id = $1
      ORDER BY e.seq`,

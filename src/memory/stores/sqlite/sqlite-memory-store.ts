@@ -90,7 +90,7 @@ export async function openSqliteMemoryStore(
     immediate(db, () => db.exec(SQLITE_SCHEMA));
   } catch (error) {
     throw new MemoryError({
-      message: `cannot open memory store ${path}: ${(error as Error).message}; give a writable file with --db`,
+      message: `cannot open memory store ${path}: ${(error as Error).message}; give a writable file (rlm memory --db, rlm run --memory)`,
       reason: "unavailable",
       cause: error,
     });
