@@ -1,4 +1,5 @@
-import { open, realpath } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, readlink, realpath, stat } from "node:fs/promises";
 import { relative, resolve, sep } from "node:path";
 import { z } from "zod";
 import { createRLM, type RLMOptions } from "../engine/rlm.ts";
@@ -78,47 +79,129 @@ export function createRlmQueryTool(options: RlmQueryToolOptions): AgentToolFacto
 }
 
 /** The largest file `rlm_query` reads for the agent (the RLM handles large inputs, the host's memory does not). */
-const MAX_AGENT_FILE_BYTES = 64 * 1024 * 1024;
+export const MAX_AGENT_FILE_BYTES = 64 * 1024 * 1024;
+
+export interface ReadAgentFileOptions {
+  signal?: AbortSignal;
+  /** Bytes read at most (default and ceiling MAX_AGENT_FILE_BYTES): a file that holds more is refused. */
+  maxBytes?: number;
+}
+
+const isInside = (path: string, base: string) => path === base || path.startsWith(base + sep);
+const hasHiddenPart = (relativePath: string) => relativePath.split(sep).some((part) => part.startsWith("."));
 
 /**
  * One regular file under `root`, named by the model, read as text: the path and its real path (symlinks
- * resolved) must stay under the real root, no part may start with a dot (`.env`, `.ssh`), glob characters are
- * refused (the path is never expanded), and the file is at most MAX_AGENT_FILE_BYTES. The model's code may follow
- * instructions hidden in data, so this is the whole of what it can read from the disk.
+ * resolved) must stay under the real root, no part of either may start with a dot (`.env`, `.ssh`; a link
+ * `notes.txt -> .env` is refused too), glob characters are refused (the path is never expanded), and the file is
+ * at most MAX_AGENT_FILE_BYTES. The model's code may follow instructions hidden in data, so this is the whole of
+ * what it can read from the disk.
+ *
+ * The file system may be hostile too: the file is opened without blocking (a FIFO or a device would hang the
+ * open or never end) and without following a last link, checked to be a regular file through its descriptor,
+ * checked again to be the file under the root after the open (a folder swapped for a link between the check and
+ * the open), and read only up to its limit even if it grows meanwhile.
  */
-export async function readAgentFile(root: string, given: string, signal?: AbortSignal): Promise<string> {
+export async function readAgentFile(
+  root: string,
+  given: string,
+  options: AbortSignal | ReadAgentFileOptions = {},
+): Promise<string> {
   if (/[*?[\]{}]/.test(given))
     throw new Error("path must name one file, without glob characters (* ? [ ] { })");
+  return readFileUnderRoot(root, given, options instanceof AbortSignal ? { signal: options } : options);
+}
+
+/**
+ * readAgentFile without its refusal of glob characters, for paths a walk found (a file may be named `notes[1].txt`):
+ * the same checks of the path, its real path and the opened file.
+ */
+export async function readFileUnderRoot(
+  root: string,
+  given: string,
+  options: ReadAgentFileOptions = {},
+): Promise<string> {
+  const { signal, maxBytes: asked } = options;
+  const maxBytes = Math.max(0, Math.min(asked ?? MAX_AGENT_FILE_BYTES, MAX_AGENT_FILE_BYTES));
   const realRoot = await realpath(root);
-  const inside = (path: string, base: string) => path === base || path.startsWith(base + sep);
   const path = resolve(root, given);
-  if (!inside(path, resolve(root))) throw new Error("path must be inside the working directory");
-  if (
-    relative(resolve(root), path)
-      .split(sep)
-      .some((part) => part.startsWith("."))
-  ) {
+  if (!isInside(path, resolve(root))) throw new Error("path must be inside the working directory");
+  if (hasHiddenPart(relative(resolve(root), path))) {
     throw new Error("path must not name a hidden file or folder (a part starting with a dot)");
   }
   const real = await realpath(path).catch(() => {
     throw new Error(`no file at ${given}`);
   });
-  if (!inside(real, realRoot))
-    throw new Error("path must be inside the working directory (a link leads outside)");
-  const file = await open(real, "r");
+  checkRealPath(real, realRoot);
+  const file = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(
+    (error: NodeJS.ErrnoException) => {
+      throw new Error(
+        error.code === "ELOOP"
+          ? "path must not be swapped for a link while it is read"
+          : `cannot open ${given} (${error.code ?? error.message})`,
+      );
+    },
+  );
   try {
     const stat = await file.stat();
     if (!stat.isFile()) throw new Error(`${given} is not a regular file (give one file)`);
-    if (stat.size > MAX_AGENT_FILE_BYTES) {
-      throw new Error(
-        `${given} is ${stat.size} bytes; rlm_query reads files of at most ${MAX_AGENT_FILE_BYTES} bytes`,
-      );
-    }
+    await checkOpened(file.fd, stat, path, realRoot);
+    if (stat.size > maxBytes) throw new Error(tooLarge(given, stat.size, maxBytes));
     signal?.throwIfAborted();
-    const bytes = await file.readFile({ ...(signal ? { signal } : {}) });
+    // Read up to one byte past the limit: a file that grew since its size was read is refused, not read whole.
+    let buffer = Buffer.allocUnsafe(Math.min(stat.size, maxBytes) + 1);
+    let length = 0;
+    for (;;) {
+      signal?.throwIfAborted();
+      if (length === buffer.length) {
+        if (length > maxBytes) throw new Error(tooLarge(given, length, maxBytes));
+        const bigger = Buffer.allocUnsafe(Math.min(buffer.length * 2, maxBytes + 1));
+        buffer.copy(bigger, 0, 0, length);
+        buffer = bigger;
+      }
+      const { bytesRead } = await file.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    const bytes = buffer.subarray(0, length);
     if (bytes.includes(0)) throw new Error(`${given} is a binary file`);
     return bytes.toString("utf8");
   } finally {
     await file.close();
   }
+}
+
+function tooLarge(given: string, size: number, maxBytes: number): string {
+  return `${given} is ${size} bytes or more; files of at most ${maxBytes} bytes are read`;
+}
+
+/** A real path must be under the real root and have no hidden part there (a link to `.env` is a hidden file). */
+function checkRealPath(real: string, realRoot: string): void {
+  if (!isInside(real, realRoot))
+    throw new Error("path must be inside the working directory (a link leads outside)");
+  if (hasHiddenPart(relative(realRoot, real)))
+    throw new Error("path must not lead to a hidden file or folder (a link to a part starting with a dot)");
+}
+
+/**
+ * The file opened is the one checked: on Linux, the descriptor's own path (/proc/self/fd) is checked; elsewhere
+ * the path is resolved again and must still be under the root and name the same file (device and inode).
+ */
+async function checkOpened(
+  fd: number,
+  opened: { dev: number; ino: number },
+  path: string,
+  realRoot: string,
+): Promise<void> {
+  const byDescriptor = await readlink(`/proc/self/fd/${fd}`).catch(() => undefined);
+  if (byDescriptor?.startsWith(sep)) {
+    checkRealPath(byDescriptor.replace(/ \(deleted\)$/, ""), realRoot);
+    return;
+  }
+  const again = await realpath(path).catch(() => undefined);
+  if (again === undefined) throw new Error("path must not change while it is read");
+  checkRealPath(again, realRoot);
+  const now = await stat(again);
+  if (now.dev !== opened.dev || now.ino !== opened.ino)
+    throw new Error("path must not change while it is read");
 }

@@ -14,6 +14,11 @@ export interface McpHttpServerOptions {
   createServer: () => McpServer;
   /** The largest request body read, in bytes (a request over it gets 413). */
   maxBodyBytes: number;
+  /**
+   * Bytes of request bodies being read at once, over all requests (default 4 x maxBodyBytes): many large bodies
+   * sent together would otherwise all sit in memory. A request that would pass it gets 503.
+   */
+  maxBodyBytesInFlight?: number;
   /** Sessions open at once (default 64); past it an initialize gets 503. */
   maxSessions?: number;
   /** A session with no request open for this long is closed (default 30 minutes). */
@@ -48,6 +53,7 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
   const sessions = new Map<string, Session>();
   const maxSessions = options.maxSessions ?? 64;
   const idleTimeoutMs = options.idleTimeoutMs ?? 30 * 60_000;
+  const bodies = { used: 0, limit: options.maxBodyBytesInFlight ?? 4 * options.maxBodyBytes };
   let allowedHosts = new Set<string>();
 
   const openSession = async (): Promise<Session> => {
@@ -110,19 +116,18 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
     if (origin !== undefined && !allowedHosts.has(origin.replace(/^http:\/\//, ""))) {
       return reply(response, 403, "Forbidden: requests from web pages of other origins are refused.");
     }
+    // The session is looked up before the body is read: a body for no session is not worth reading.
+    const id = request.headers["mcp-session-id"];
+    const known = typeof id === "string" ? sessions.get(id) : undefined;
+    if (id !== undefined && known === undefined)
+      return reply(response, 404, "Session not found: initialize a new one.", -32001);
     let body: unknown;
     if (request.method === "POST") {
-      const read = await readJson(request, options.maxBodyBytes);
+      const read = await readJson(request, options.maxBodyBytes, bodies);
       if (!read.ok) return reply(response, read.status, read.message, read.code);
       body = read.value;
     }
-    const id = request.headers["mcp-session-id"];
-    if (id !== undefined) {
-      const session = typeof id === "string" ? sessions.get(id) : undefined;
-      if (session === undefined)
-        return reply(response, 404, "Session not found: initialize a new one.", -32001);
-      return serve(session, request, response, body);
-    }
+    if (known !== undefined) return serve(known, request, response, body);
     if (request.method !== "POST" || !isInitializeRequest(body)) {
       return reply(response, 400, "Bad request: send initialize first, then the Mcp-Session-Id it returns.");
     }
@@ -194,20 +199,39 @@ function toolCallIds(body: unknown): RequestId[] {
 
 type ReadJson = { ok: true; value: unknown } | { ok: false; status: number; message: string; code?: number };
 
-/** The request's body as JSON, read up to `maxBytes`. */
-async function readJson(request: IncomingMessage, maxBytes: number): Promise<ReadJson> {
+/**
+ * The request's body as JSON, read up to `maxBytes`, its bytes counted in `bodies` (the bytes all requests are
+ * reading now) while it is read.
+ */
+async function readJson(
+  request: IncomingMessage,
+  maxBytes: number,
+  bodies: { used: number; limit: number },
+): Promise<ReadJson> {
   const tooLarge = {
     ok: false as const,
     status: 413,
     message: `Request body over ${maxBytes} bytes: give large inputs as paths.`,
   };
+  const busy = {
+    ok: false as const,
+    status: 503,
+    message: "Too many large requests at once: try again later.",
+  };
   if (Number(request.headers["content-length"] ?? 0) > maxBytes) return tooLarge;
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) return tooLarge;
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of request) {
+      const length = (chunk as Buffer).length;
+      size += length;
+      bodies.used += length;
+      if (size > maxBytes) return tooLarge;
+      if (bodies.used > bodies.limit) return busy;
+      chunks.push(chunk as Buffer);
+    }
+  } finally {
+    bodies.used -= size;
   }
   try {
     return { ok: true, value: JSON.parse(Buffer.concat(chunks).toString("utf8")) };
@@ -216,9 +240,12 @@ async function readJson(request: IncomingMessage, maxBytes: number): Promise<Rea
   }
 }
 
-/** A JSON-RPC error as the whole answer. */
+/** A JSON-RPC error as the whole answer; after a body left unread (413, 503) the connection closes. */
 function reply(response: ServerResponse, status: number, message: string, code = -32000): void {
   response
-    .writeHead(status, { "content-type": "application/json" })
+    .writeHead(status, {
+      "content-type": "application/json",
+      ...(status === 413 || status === 503 ? { connection: "close" } : {}),
+    })
     .end(JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id: null }));
 }

@@ -20,25 +20,41 @@ const hitSchema = z.object({
   score: z.number(),
 });
 
+/** The window a session's allowance of memory calls (a run's: 100 adds, 1000 searches) is counted over. */
+const ALLOWANCE_WINDOW_MS = 60_000;
+
 /**
  * `memory_search` and `memory_add` over the server's memory, with the bounds the REPL's functions of the same
- * names keep (query and text sizes, key shape, 30 s per call); they are those functions, called with a fresh
- * allowance per call. Items added here are marked as added by code: recall shows them as data of unknown trust.
+ * names keep (query and text sizes, key shape, 30 s per call); they are those functions, with a run's allowance
+ * per session and minute (a fresh one per call let a client fill the disk, or spend on a remote embedding model,
+ * without end). Items added here are marked as added by code: recall shows them as data of unknown trust.
  */
 export function registerMemoryTools(
   server: McpServer,
   memory: Memory,
   redact: (text: string) => string,
 ): void {
+  let window = { started: Date.now(), use: { adds: 0, searches: 0 } };
+  const allowance = () => {
+    if (Date.now() - window.started >= ALLOWANCE_WINDOW_MS)
+      window = { started: Date.now(), use: { adds: 0, searches: 0 } };
+    return window.use;
+  };
   const functions = (signal: AbortSignal) =>
     memoryFunctions({
       memory,
       runId: MCP_SOURCE,
       emit: () => undefined,
-      use: { adds: 0, searches: 0 },
+      use: allowance(),
       signal: () => signal,
       slot: (work) => work(),
     });
+  // The REPL's functions count "a run"; here the allowance is a session's minute.
+  const failed = (error: unknown) =>
+    toolError(
+      error instanceof Error ? new Error(error.message.replace(/ times a run$/, " times a minute")) : error,
+      redact,
+    );
   server.registerTool(
     "memory_search",
     {
@@ -64,7 +80,7 @@ export function registerMemoryTools(
           structuredContent: { hits },
         };
       } catch (error) {
-        return toolError(error, redact);
+        return failed(error);
       }
     },
   );
@@ -88,7 +104,7 @@ export function registerMemoryTools(
         )) as string;
         return { content: [{ type: "text", text: id }], structuredContent: { id } };
       } catch (error) {
-        return toolError(error, redact);
+        return failed(error);
       }
     },
   );

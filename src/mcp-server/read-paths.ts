@@ -1,14 +1,19 @@
-import { glob, readdir, realpath, stat } from "node:fs/promises";
+import type { Dirent } from "node:fs";
+import { opendir, realpath, stat } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
-import { readAgentFile } from "../agent/rlm-query-tool.ts";
+import { MAX_AGENT_FILE_BYTES, readFileUnderRoot } from "../agent/rlm-query-tool.ts";
 import type { ContextInput } from "../context/context-input.ts";
 import type { Document } from "../sandboxes/host-helpers.ts";
+import { close, compileGlob, complete, GLOB_CHARACTERS, type Segment, step } from "./glob-pattern.ts";
 
 /**
  * `rlm_run`'s `paths`: files, folders and globs named by an MCP client, read as a context. The client is
  * outside the machine's trust (often a model following instructions found in data), so every file is read
- * through readAgentFile (the agent's rlm_query rule: under the root after links are resolved, no hidden part,
- * a regular text file), and the expansion is bounded in files, entries walked, bytes and time.
+ * through readFileUnderRoot (the agent's rlm_query rule: under the root after links are resolved, no hidden
+ * part, a regular text file, opened without blocking), and the expansion is bounded in files, entries walked,
+ * bytes and time. Globs are matched by our own walk (glob-pattern.ts: braces bounded, no backtracking), which
+ * lists folders a few entries at a time and checks the budget at every entry, so a huge folder or a hostile
+ * pattern ends in a clear error, never a blocked server.
  */
 
 export interface ReadPathsOptions {
@@ -30,7 +35,6 @@ const DEFAULT_MAX_ENTRIES = 100_000;
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** Folders a walk never enters besides hidden ones (dependencies and caches, not the user's text). */
 const SKIPPED_FOLDERS = new Set(["node_modules", "__pycache__"]);
-const GLOB_CHARACTERS = /[*?[\]{}]/;
 
 /** A file to read, and whether the client named it (an error) or a walk found it (a binary one is skipped). */
 interface Candidate {
@@ -75,13 +79,8 @@ export async function readPaths(paths: string[], options: ReadPathsOptions): Pro
       if (isAbsolute(given) || given.includes(".."))
         throw new Error(`${given}: a glob must be relative to the working directory and hold no ".."`);
       const before = candidates.length;
-      for await (const match of glob(given, {
-        cwd: root,
-        exclude: (name) => hidden(name) || SKIPPED_FOLDERS.has(name.split(/[\\/]/).at(-1) ?? ""),
-      })) {
-        look();
-        const path = resolve(root, match);
-        if ((await stat(path).catch(() => undefined))?.isFile()) add(path, false);
+      for (const segments of compileGlob(given)) {
+        await walk(root, look, (file) => add(file, false), segments);
       }
       if (candidates.length === before) throw new Error(`${given}: the pattern matches no file`);
       continue;
@@ -106,17 +105,44 @@ export async function readPaths(paths: string[], options: ReadPathsOptions): Pro
   return readCandidates(candidates, { root, realRoot, maxBytes: options.maxBytes, signal });
 }
 
-/** Files under `folder`, depth first in name order; hidden entries, skipped folders and links are left out. */
-async function walk(folder: string, look: () => void, found: (path: string) => void): Promise<void> {
-  const entries = await readdir(folder, { withFileTypes: true });
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const entry of entries) {
-    look();
+/**
+ * Files under `folder`, depth first in name order; hidden entries, skipped folders and links are left out. With
+ * `segments` (a compiled glob, relative to `folder`), only the files it matches, and only folders it can still
+ * match are entered.
+ */
+async function walk(
+  folder: string,
+  look: () => void,
+  found: (path: string) => void,
+  segments?: Segment[],
+  positions: number[] = segments ? close(segments, [0]) : [],
+): Promise<void> {
+  for (const entry of await listFolder(folder, look)) {
     if (entry.name.startsWith(".")) continue;
     const path = join(folder, entry.name);
-    if (entry.isDirectory() && !SKIPPED_FOLDERS.has(entry.name)) await walk(path, look, found);
-    else if (entry.isFile()) found(path);
+    const next = segments ? step(segments, positions, entry.name) : positions;
+    if (entry.isDirectory() && !SKIPPED_FOLDERS.has(entry.name)) {
+      if (!segments || next.length > 0) await walk(path, look, found, segments, next);
+    } else if (entry.isFile() && (!segments || complete(segments, next))) found(path);
   }
+}
+
+/**
+ * A folder's entries in name order, read a few at a time with `look` called for each: a folder of a million
+ * entries ends at the entry budget instead of being listed whole first.
+ */
+async function listFolder(folder: string, look: () => void): Promise<Dirent[]> {
+  const entries: Dirent[] = [];
+  const dir = await opendir(folder, { bufferSize: 256 });
+  try {
+    for (let entry = await dir.read(); entry !== null; entry = await dir.read()) {
+      look();
+      entries.push(entry);
+    }
+  } finally {
+    await dir.close().catch(() => undefined);
+  }
+  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 async function readCandidates(
@@ -134,20 +160,23 @@ async function readCandidates(
       );
     }
     total += (await stat(real)).size;
-    if (total > maxBytes) {
-      throw new Error(
-        `the paths hold more than ${formatBytes(maxBytes)} (the server's --max-input-mb); name fewer files`,
-      );
-    }
+    if (total > maxBytes) throw new Error(overBudget(maxBytes));
   }
   const documents: Document[] = [];
+  // Files may grow between their sizes and their reading: each read gets what the total has left.
+  let left = maxBytes;
   for (const { path, named } of candidates) {
     const id = relative(root, path);
     try {
-      documents.push({ id, text: await readAgentFile(root, id, signal) });
+      const text = await readFileUnderRoot(root, id, { signal, maxBytes: Math.max(0, left) });
+      left -= Buffer.byteLength(text);
+      documents.push({ id, text });
     } catch (error) {
+      const message = (error as Error).message;
       // A binary file found by a walk or a glob is skipped, as `rlm run --context DIR` does; one named is an error.
-      if (!named && /is a binary file$/.test((error as Error).message)) continue;
+      if (!named && /is a binary file$/.test(message)) continue;
+      if (/bytes are read$/.test(message) && left < MAX_AGENT_FILE_BYTES)
+        throw new Error(overBudget(maxBytes));
       throw error;
     }
   }
@@ -162,6 +191,10 @@ async function readCandidates(
     }
   }
   return only.text;
+}
+
+function overBudget(maxBytes: number): string {
+  return `the paths hold more than ${formatBytes(maxBytes)} (the server's --max-input-mb); name fewer files`;
 }
 
 function formatBytes(bytes: number): string {

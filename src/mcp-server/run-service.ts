@@ -4,7 +4,6 @@ import { createRLM, type RLMOptions, type RunResult } from "../engine/rlm.ts";
 import type { RunEvent, RunEventListener } from "../engine/run-events.ts";
 import { DEFAULT_RUN_LIMITS, type RunLimits } from "../engine/run-limits.ts";
 import { formatCost } from "../models/usage.ts";
-import { Semaphore } from "../shared/semaphore.ts";
 import { createJsonlTraceWriter, type TraceWriter } from "../trace/jsonl-trace.ts";
 import { readPaths } from "./read-paths.ts";
 
@@ -70,14 +69,17 @@ const CALL_LIMIT_NAMES: Record<keyof CallLimits, string> = {
  */
 export class RunService {
   readonly #options: RunServiceOptions;
-  readonly #slots: Semaphore;
+  readonly #slots: number;
   readonly #closing = new AbortController();
   readonly #running = new Set<Promise<unknown>>();
+  /** Runs holding a slot, and the calls waiting for one (each leaves the line when its call is cancelled). */
+  #active = 0;
+  readonly #line: Array<() => void> = [];
   #waiting = 0;
 
   constructor(options: RunServiceOptions) {
     this.#options = options;
-    this.#slots = new Semaphore(options.maxConcurrentRuns);
+    this.#slots = Math.max(1, Math.floor(options.maxConcurrentRuns));
   }
 
   /** Runs one call; throws an Error with a one-line message for arguments it cannot run with. */
@@ -97,6 +99,8 @@ export class RunService {
       trace = this.#trace(trace, event);
       trace?.listener(event);
       options.onEvent?.(event);
+      // The server's own listener (rlm mcp --otel), which the run's onEvent below would otherwise replace.
+      this.#options.rlm.onEvent?.(event);
     };
     const rlm = createRLM({
       ...this.#options.rlm,
@@ -104,32 +108,32 @@ export class RunService {
       onEvent,
     });
     const signal = AbortSignal.any([options.signal, this.#closing.signal]);
-    if (
-      this.#slots.inFlight >= this.#options.maxConcurrentRuns &&
-      this.#waiting >= this.#options.maxWaitingRuns
-    ) {
+    if (this.#active >= this.#slots && this.#waiting >= this.#options.maxWaitingRuns) {
       throw new Error(
         `the server is busy (${this.#options.maxConcurrentRuns} runs running, ${this.#waiting} waiting); try again later`,
       );
     }
-    this.#waiting++;
-    const work = this.#slots.run(async () => {
-      this.#waiting--;
-      if (signal.aborted) return undefined;
-      const context: ContextInput =
-        call.paths === undefined
-          ? (call.context as string)
-          : await readPaths(call.paths, {
-              root: this.#options.root,
-              maxBytes: this.#options.maxInputBytes,
-              signal,
-            });
+    const work = (async () => {
+      if (!(await this.#slot(signal))) return undefined;
       try {
-        return await rlm.run({ context, query: call.query, signal });
+        if (signal.aborted) return undefined;
+        const context: ContextInput =
+          call.paths === undefined
+            ? (call.context as string)
+            : await readPaths(call.paths, {
+                root: this.#options.root,
+                maxBytes: this.#options.maxInputBytes,
+                signal,
+              });
+        try {
+          return await rlm.run({ context, query: call.query, signal });
+        } finally {
+          trace?.close();
+        }
       } finally {
-        trace?.close();
+        this.#free();
       }
-    });
+    })();
     this.#running.add(work);
     try {
       // rlm.run never rejects: what throws here is the input (paths) or a cancellation before the start.
@@ -143,6 +147,43 @@ export class RunService {
     } finally {
       this.#running.delete(work);
     }
+  }
+
+  /**
+   * A run slot: at once when one is free, else in order. A call cancelled while it waits leaves the line at once
+   * (false): a client that times out and retries must not leave dead calls holding the waiting places.
+   */
+  async #slot(signal: AbortSignal): Promise<boolean> {
+    if (this.#active < this.#slots) {
+      this.#active++;
+      return true;
+    }
+    if (signal.aborted) return false;
+    this.#waiting++;
+    try {
+      return await new Promise<boolean>((resolve) => {
+        const enter = () => {
+          signal.removeEventListener("abort", leave);
+          resolve(true);
+        };
+        const leave = () => {
+          const at = this.#line.indexOf(enter);
+          if (at >= 0) this.#line.splice(at, 1);
+          resolve(false);
+        };
+        signal.addEventListener("abort", leave, { once: true });
+        this.#line.push(enter);
+      });
+    } finally {
+      this.#waiting--;
+    }
+  }
+
+  /** Hands the slot to the first call waiting, or frees it. */
+  #free(): void {
+    const next = this.#line.shift();
+    if (next) next();
+    else this.#active--;
   }
 
   /** Cancels every run (waiting ones end at once) and waits for them to end. */

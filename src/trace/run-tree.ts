@@ -148,8 +148,10 @@ export function buildRunTree(events: readonly RunEvent[]): RunTree {
     const key = `${run.runId}/${kind === "tool" ? "tool:" : ""}${callId}`;
     const known = calls.get(key);
     if (known) return known as K extends "subcall" ? SubcallNode : ToolNode;
+    // Only a sub-call has a model that calls tools (a subcallId of "tool:x" must not chain tools under tools).
     const byModel = subcallId === undefined ? undefined : calls.get(`${run.runId}/${subcallId}`);
-    const parent = byModel ?? run.current ?? run;
+    const owner = byModel?.kind === "subcall" ? byModel : undefined;
+    const parent = owner ?? run.current ?? run;
     const made = add<SubcallNode | ToolNode>({ kind, parent, runId: run.runId, callId }, parent);
     calls.set(key, made);
     return made as K extends "subcall" ? SubcallNode : ToolNode;

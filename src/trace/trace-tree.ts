@@ -7,6 +7,7 @@ import {
   type TraceNode,
   treeTotals,
 } from "./run-tree.ts";
+import { wellFormedEvents } from "./viewer/event-shape.ts";
 
 function tokens(input: number, output: number): string {
   return `in ${input.toLocaleString("en-US")} / out ${output.toLocaleString("en-US")} tok`;
@@ -39,24 +40,35 @@ type EndedCall =
 /** The ended calls under `node` (through cells and sub-calls, not into child runs), in the order they ended. */
 function endedCalls(node: TraceNode): EndedCall[] {
   const found: EndedCall[] = [];
-  const visit = (at: TraceNode) => {
-    for (const child of at.children) {
-      if (child.kind === "run") continue;
-      if ((child.kind === "subcall" || child.kind === "tool") && child.end) found.push(child as EndedCall);
-      visit(child);
-    }
-  };
-  visit(node);
+  // A list, not recursion: a hostile trace can chain nodes thousands deep.
+  const stack: TraceNode[] = [...node.children].reverse();
+  for (let at = stack.pop(); at !== undefined; at = stack.pop()) {
+    if (at.kind === "run") continue;
+    if ((at.kind === "subcall" || at.kind === "tool") && at.end) found.push(at as EndedCall);
+    for (let index = at.children.length - 1; index >= 0; index--) stack.push(at.children[index] as TraceNode);
+  }
   return found.sort((a, b) => (a.endSeq ?? 0) - (b.endSeq ?? 0));
 }
 
-/** Renders a trace as a tree with tokens, cost and time per node. */
-export function renderTraceTree(events: Parameters<typeof buildRunTree>[0]): string {
-  const tree = buildRunTree(events);
+/**
+ * Child runs shown nested at most this deep: a hostile trace can nest thousands (the recursion would overflow the
+ * stack, and the indentation alone would grow with the square of the depth).
+ */
+const MAX_TEXT_DEPTH = 64;
+
+/**
+ * Renders a trace as a tree with tokens, cost and time per node. A trace is a file anyone may hand over: events
+ * whose fields have the wrong types are left out (one warning through `onWarning`) instead of throwing.
+ */
+export function renderTraceTree(
+  events: Parameters<typeof buildRunTree>[0],
+  onWarning?: (message: string) => void,
+): string {
+  const tree = buildRunTree(wellFormedEvents(events, onWarning));
   const totals = treeTotals(tree);
   const lines: string[] = [];
 
-  const renderSubcalls = (subcalls: EndedCall[], inner: string, closes: boolean) => {
+  const renderSubcalls = (subcalls: EndedCall[], inner: string, closes: boolean, level: number) => {
     subcalls.forEach((node, callIndex) => {
       const call = node.end;
       const lastCall = closes && callIndex === subcalls.length - 1;
@@ -74,12 +86,18 @@ export function renderTraceTree(events: Parameters<typeof buildRunTree>[0]): str
         `${inner}${callBranch}${call.kind} ${call.model} · ${call.promptChars.toLocaleString("en-US")} chars · ${seconds(call.latencyMs)} · ${tokens(call.usage.inputTokens, call.usage.outputTokens)} · ${cost(call.usage.costUsd)} · ${status}`,
       );
       const under = `${inner}${lastCall ? "   " : "│  "}`;
-      for (const child of node.children)
-        if (child.kind === "run" && child.start) renderRun(child, `${under}  `, `${under}↳ `);
+      const children = node.children.filter(
+        (child): child is RunNode => child.kind === "run" && !!child.start,
+      );
+      if (children.length > 0 && level >= MAX_TEXT_DEPTH) {
+        lines.push(`${under}↳ ${children.length} child runs deeper than ${MAX_TEXT_DEPTH} levels, not shown`);
+        return;
+      }
+      for (const child of children) renderRun(child, `${under}  `, `${under}↳ `, level + 1);
     });
   };
 
-  const renderRun = (run: RunNode, prefix: string, lead: string) => {
+  const renderRun = (run: RunNode, prefix: string, lead: string, level: number) => {
     const start = run.start;
     if (start === undefined) return;
     const sum = totals[run.id] as Totals;
@@ -128,9 +146,9 @@ export function renderTraceTree(events: Parameters<typeof buildRunTree>[0]): str
           `${inner}· cell ${seconds(cell.durationMs)}${cell.error ? ` ✗ ${oneLine(cell.error)}` : ""}: ${oneLine(cell.code)}`,
         );
       }
-      renderSubcalls(endedCalls(node), inner, true);
+      renderSubcalls(endedCalls(node), inner, true, level);
     });
-    renderSubcalls(loose, prefix, false);
+    renderSubcalls(loose, prefix, false, level);
     for (const node of run.children) {
       if (node.kind !== "note") continue;
       const note = node.event;
@@ -149,7 +167,7 @@ export function renderTraceTree(events: Parameters<typeof buildRunTree>[0]): str
     }
   };
 
-  for (const run of tree.roots) if (run.start?.depth === 0) renderRun(run, "", "");
+  for (const run of tree.roots) if (run.start?.depth === 0) renderRun(run, "", "", 0);
   if (lines.length === 0) return "(the trace holds no run)";
   return lines.join("\n");
 }

@@ -4,7 +4,7 @@ import { writeAtomically } from "../../bench/bench-results.ts";
 import { loadContext } from "../../context/load-context.ts";
 import { UsageError } from "../../errors/usage-error.ts";
 import { resolveSandbox } from "../../sandboxes/resolve-sandbox.ts";
-import { readJsonlRecords, readJsonlTrace } from "../../trace/jsonl-trace.ts";
+import { readJsonlRecords } from "../../trace/jsonl-trace.ts";
 import { convertOfficialLog, isOfficialLog } from "../../trace/official-trace.ts";
 import { formatReplayReport, replayOfficialLog } from "../../trace/replay.ts";
 import { renderTraceTree } from "../../trace/trace-tree.ts";
@@ -37,8 +37,10 @@ async function writeHtml(path: string, out: string | undefined, io: CliIo): Prom
   if (resolve(target) === resolve(path)) {
     throw new UsageError({ message: `The page would overwrite the trace ${path}; give another -o FILE.` });
   }
+  // Rendered before the write, so a page that cannot be built is not reported as a folder that cannot be written.
+  const page = renderViewerPage(buildTraceModel(events, basename(path)));
   try {
-    writeAtomically(target, renderViewerPage(buildTraceModel(events, basename(path))));
+    writeAtomically(target, page);
   } catch (error) {
     throw new UsageError({
       message: `Cannot write ${target}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}. Give -o a path in a writable folder.`,
@@ -99,8 +101,11 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   if (action === "html") return writeHtml(path, values.out, io);
   if (action === "view") return serveViewer(path, values.port, io);
   if (action === "show") {
-    const events = readJsonlTrace(path, (message) => writeLine(io.stderr, `warning: ${message}`));
-    writeLine(io.stdout, renderTraceTree(events));
+    // The same checks as the viewer's: a regular file (a FIFO would hang, /dev/zero fill the memory), under the
+    // size cap, events of the right shape (the others left out with a warning).
+    const { readTraceForViewer } = await import("../../trace/viewer/read-trace.ts");
+    const warn = (message: string) => writeLine(io.stderr, `warning: ${message}`);
+    writeLine(io.stdout, renderTraceTree(readTraceForViewer(path, warn), warn));
     return EXIT.ok;
   }
   if (action === "import") {

@@ -18,6 +18,10 @@ export function answerPath(roots: readonly RunNode[]): Set<number> {
   const mark = (node: TraceNode | undefined) => {
     for (let at = node; at !== undefined && !path.has(at.id); at = at.parent) path.add(at.id);
   };
+  // Characters the word-for-word comparisons may scan in all: a huge answer against many calls is quadratic.
+  const budget = { chars: MAX_COMPARED_CHARS };
+  // Child runs wait in a list, not on the stack: a hostile trace nests thousands of them.
+  const waiting: RunNode[] = [...roots].reverse();
   const visit = (run: RunNode) => {
     const answer = answerText(run);
     if (answer === undefined) return;
@@ -36,12 +40,13 @@ export function answerPath(roots: readonly RunNode[]): Set<number> {
       // A call that failed gave nothing to the answer.
       if (call.end?.ok !== true) continue;
       const inAnswering = answering !== undefined && isUnder(call, answering);
-      if (!inAnswering && !resultInAnswer(call, flatAnswer)) continue;
+      if (!inAnswering && !resultInAnswer(call, flatAnswer, budget)) continue;
       mark(call);
-      for (const child of call.children) if (child.kind === "run") visit(child);
+      const children = call.children.filter((child): child is RunNode => child.kind === "run");
+      for (let index = children.length - 1; index >= 0; index--) waiting.push(children[index] as RunNode);
     }
   };
-  for (const root of roots) visit(root);
+  for (let run = waiting.pop(); run !== undefined; run = waiting.pop()) visit(run);
   return path;
 }
 
@@ -74,7 +79,9 @@ function callsOf(run: RunNode): Array<SubcallNode | ToolNode> {
 }
 
 function isUnder(node: TraceNode, ancestor: IterationNode | CellNode): boolean {
-  for (let at = node.parent; at !== undefined; at = at.parent) if (at === ancestor) return true;
+  // Within the run only (the ancestor is in it): walking up to the root is quadratic in a deep tree.
+  for (let at = node.parent; at !== undefined && at.kind !== "run"; at = at.parent)
+    if (at === ancestor) return true;
   return false;
 }
 
@@ -87,7 +94,13 @@ const MIN_RESULT_CHARS = 3;
 /** Longer results are not compared (the answer would quote them whole only rarely; the work stays bounded). */
 const MAX_RESULT_CHARS = 10_000;
 
-function resultInAnswer(call: SubcallNode | ToolNode, answer: string): boolean {
+/**
+ * Characters of answers scanned for results in all, over the whole trace (the comparison is a heuristic; past this,
+ * earlier calls are no longer compared and only the answering iteration's calls are on the path).
+ */
+const MAX_COMPARED_CHARS = 200_000_000;
+
+function resultInAnswer(call: SubcallNode | ToolNode, answer: string, budget: { chars: number }): boolean {
   let result: string | undefined;
   if (call.kind === "tool") result = call.end?.ok ? call.end.output : undefined;
   else {
@@ -95,6 +108,11 @@ function resultInAnswer(call: SubcallNode | ToolNode, answer: string): boolean {
     result = child ? answerText(child) : undefined;
   }
   if (result === undefined) return false;
+  if (result.length > 4 * MAX_RESULT_CHARS) return false;
   const flat = flatten(result);
-  return flat.length >= MIN_RESULT_CHARS && flat.length <= MAX_RESULT_CHARS && answer.includes(flat);
+  if (flat.length < MIN_RESULT_CHARS || flat.length > MAX_RESULT_CHARS || flat.length > answer.length)
+    return false;
+  if (budget.chars < answer.length) return false;
+  budget.chars -= answer.length;
+  return answer.includes(flat);
 }

@@ -3,7 +3,9 @@ import type { RunEvent } from "../../engine/run-events.ts";
 /**
  * Keeps the events whose fields have the types the viewer reads, and drops the others with one warning: a
  * trace is a file anyone may hand over, and a wrong type (cells that are not a list) must not break the page.
- * Events of types this version does not know pass through; the tree ignores them.
+ * Events of types this version does not know pass through; the tree ignores them. Optional fields are checked
+ * too where the viewer reads them as text (a memory event's error of 5 made buildTraceModel throw, and a thrown
+ * rebuild ended `rlm trace view`).
  */
 export function wellFormedEvents(
   records: readonly unknown[],
@@ -29,7 +31,7 @@ type Check = "string" | "number" | "boolean" | "object" | "array" | "string?" | 
 const USAGE: Record<string, Check> = { inputTokens: "number", outputTokens: "number" };
 const FIELDS: Record<string, Record<string, Check>> = {
   "run-start": { query: "string", model: "string" },
-  "run-end": { status: "string", iterations: "number", durationMs: "number" },
+  "run-end": { status: "string", iterations: "number", durationMs: "number", error: "string?" },
   "iteration-start": { iteration: "number" },
   "iteration-end": {
     iteration: "number",
@@ -49,8 +51,9 @@ const FIELDS: Record<string, Record<string, Check>> = {
     usage: "object",
     latencyMs: "number",
     error: "string?",
+    childRunId: "string?",
   },
-  "tool-start": { callId: "string", tool: "string", args: "string" },
+  "tool-start": { callId: "string", tool: "string", args: "string", subcallId: "string?" },
   "tool-end": {
     callId: "string",
     tool: "string",
@@ -58,8 +61,10 @@ const FIELDS: Record<string, Record<string, Check>> = {
     latencyMs: "number",
     output: "string?",
     error: "string?",
+    subcallId: "string?",
+    resultChars: "number?",
   },
-  memory: { action: "string", ids: "array" },
+  memory: { action: "string", ids: "array", query: "string?", error: "string?" },
   compaction: { iteration: "number", charsBefore: "number", charsAfter: "number" },
   verification: { status: "string", evidence: "string", usage: "object" },
 };
@@ -87,7 +92,14 @@ function shapeProblem(record: unknown): string | undefined {
   if (!fits(record, "object")) return "not an object";
   const event = record as Record<string, unknown>;
   const type = String(event.type);
-  const base = missing(event, { type: "string", runId: "string", at: "number", depth: "number" });
+  const base = missing(event, {
+    type: "string",
+    runId: "string",
+    at: "number",
+    depth: "number",
+    parentRunId: "string?",
+    parentCallId: "string?",
+  });
   if (base) return `${type} without a valid ${base}`;
   const fields = FIELDS[type];
   if (fields === undefined) return undefined;

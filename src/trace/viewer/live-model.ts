@@ -26,6 +26,8 @@ export class LiveModel {
   private nodeJson: string[];
   private readonly title: string;
   private waiters: Array<() => void> = [];
+  /** This version's messages as JSON, made once however many viewers read them (32 copies of a big model would not fit). */
+  private messages: { version: number; model?: string; patch?: string } = { version: -1 };
 
   constructor(events: readonly RunEvent[], title: string) {
     this.title = title;
@@ -54,6 +56,26 @@ export class LiveModel {
     const waiters = this.waiters;
     this.waiters = [];
     for (const wake of waiters) wake();
+  }
+
+  /** `{version, model}` as JSON: the whole model, for a viewer that is behind. */
+  modelMessage(): string {
+    const cached = this.cachedMessages();
+    cached.model ??= JSON.stringify({ version: this.version, model: this.model });
+    return cached.model;
+  }
+
+  /** The patch from the previous version as JSON, if there is one. */
+  patchMessage(): string | undefined {
+    if (this.patch === undefined) return undefined;
+    const cached = this.cachedMessages();
+    cached.patch ??= JSON.stringify(this.patch);
+    return cached.patch;
+  }
+
+  private cachedMessages() {
+    if (this.messages.version !== this.version) this.messages = { version: this.version };
+    return this.messages;
   }
 
   /** Resolves at the next version (or when `release` is called, at shutdown). */

@@ -7,14 +7,21 @@ import { MAX_TRACE_BYTES } from "./trace-follower.ts";
 
 /**
  * Reads a trace for `rlm trace html` as `rlm trace show` does (official RLM logs converted), refusing what the
- * page cannot hold: a file over MAX_TRACE_BYTES, or one without a single run event.
+ * page cannot hold: a file over MAX_TRACE_BYTES, one that is not a regular file, or one without a single run
+ * event.
  */
 export function readTraceForViewer(path: string, onWarning: (message: string) => void): RunEvent[] {
   let size = 0;
   try {
-    size = statSync(path).size;
-  } catch {
-    // readJsonlTrace names the problem (no such file, a directory)
+    const stat = statSync(path);
+    size = stat.size;
+    // A FIFO would block the read for ever, /dev/zero (through a link) would fill the memory.
+    if (!stat.isFile() && !stat.isDirectory()) {
+      throw new UsageError({ message: `Cannot read the trace ${path}: it is not a regular file.` });
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    // readJsonlTrace names the problem (no such file)
   }
   if (size > MAX_TRACE_BYTES) {
     throw new UsageError({

@@ -1,4 +1,13 @@
-import { closeSync, type FSWatcher, openSync, readSync, statSync, watch } from "node:fs";
+import {
+  closeSync,
+  constants,
+  type FSWatcher,
+  fstatSync,
+  openSync,
+  readSync,
+  statSync,
+  watch,
+} from "node:fs";
 import type { RunEvent } from "../../engine/run-events.ts";
 import { UsageError } from "../../errors/usage-error.ts";
 import { readJsonlTrace } from "../jsonl-trace.ts";
@@ -28,7 +37,11 @@ export class TraceFollower {
   events: RunEvent[] = [];
   private offset = 0;
   private inode = 0;
-  private pending: Buffer = Buffer.alloc(0);
+  /** The partial last line, in the pieces it arrived in (joined once its newline comes, never re-scanned). */
+  private pending: Buffer[] = [];
+  private notRegularWarned = false;
+  /** When an official log may be read again (performance.now() ms). */
+  private nextOfficialRead = 0;
   private official = false;
   private watcher: FSWatcher | undefined;
   private poll: NodeJS.Timeout | undefined;
@@ -104,11 +117,20 @@ export class TraceFollower {
       this.options.onWarning?.(`${this.path} was truncated or replaced; reading it from the start`);
       this.events = [];
       this.offset = 0;
-      this.pending = Buffer.alloc(0);
+      this.pending = [];
       this.official = false;
       this.watch();
     }
     this.inode = stat.ino;
+    // A FIFO or a device (a link swapped in while watching) would block the open or never end: not read.
+    if (!stat.isFile()) {
+      const message = `${this.path} is not a regular file`;
+      if (first) throw new UsageError({ message: `Cannot read the trace ${message}; give a .jsonl file.` });
+      if (!this.notRegularWarned) this.options.onWarning?.(`${message}; waiting for a trace file there`);
+      this.notRegularWarned = true;
+      return;
+    }
+    this.notRegularWarned = false;
     if (stat.size > MAX_TRACE_BYTES) {
       const message = `${this.path} is larger than ${MAX_TRACE_BYTES / 1024 / 1024} MiB, more than the viewer reads`;
       if (first) throw new UsageError({ message: `${message}; show a smaller trace.` });
@@ -118,11 +140,16 @@ export class TraceFollower {
     }
     if (stat.size === this.offset && !replaced) return;
     if (this.official) {
+      // Re-read whole, so spaced (the poll comes back): a big log appended to without pause would else be read
+      // and converted again every 30 ms, and the server would do nothing else.
+      const now = performance.now();
+      if (now < this.nextOfficialRead) return;
       this.offset = stat.size;
       this.events = wellFormedEvents(
         readJsonlTrace(this.path, this.options.onWarning),
         this.options.onWarning,
       );
+      this.nextOfficialRead = performance.now() + Math.max(POLL_MS / 2, 4 * (performance.now() - now));
       this.options.onChange(true);
       return;
     }
@@ -149,22 +176,29 @@ export class TraceFollower {
     if (!first && (fresh.length > 0 || replaced)) this.options.onChange(replaced);
   }
 
-  /** The complete lines appended since the last read, parsed; the partial last line waits for its newline. */
+  /**
+   * The complete lines appended since the last read, parsed; the partial last line waits for its newline. Only the
+   * new bytes are searched for newlines, so a line that grows for ever costs its length once, not its length
+   * times the reads (it ends at MAX_TRACE_BYTES with the file). The file is opened without blocking and must be
+   * a regular file by its descriptor (it may have been swapped since the stat).
+   */
   private readLines(size: number, first: boolean): unknown[] {
     const records: unknown[] = [];
-    const fd = openSync(this.path, "r");
+    const fd = openSync(this.path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
+      if (!fstatSync(fd).isFile()) throw new Error(`${this.path} is not a regular file`);
       while (this.offset < size) {
         const chunk = Buffer.alloc(Math.min(CHUNK_BYTES, size - this.offset));
         const read = readSync(fd, chunk, 0, chunk.length, this.offset);
         if (read <= 0) break;
         this.offset += read;
-        let data = Buffer.concat([this.pending, chunk.subarray(0, read)]);
-        let newline = data.indexOf(10);
-        while (newline >= 0) {
-          const line = data.subarray(0, newline).toString("utf8").trim();
+        let data = chunk.subarray(0, read);
+        for (let newline = data.indexOf(10); newline >= 0; newline = data.indexOf(10)) {
+          const line = Buffer.concat([...this.pending, data.subarray(0, newline)])
+            .toString("utf8")
+            .trim();
+          this.pending = [];
           data = data.subarray(newline + 1);
-          newline = data.indexOf(10);
           if (line === "") continue;
           try {
             records.push(JSON.parse(line));
@@ -176,7 +210,7 @@ export class TraceFollower {
             this.options.onWarning?.(`${this.path}: skipped a line that is not JSON`);
           }
         }
-        this.pending = Buffer.from(data);
+        if (data.length > 0) this.pending.push(data);
       }
     } finally {
       closeSync(fd);

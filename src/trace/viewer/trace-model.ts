@@ -108,18 +108,26 @@ export function buildTraceModel(events: readonly RunEvent[], title = "trace"): T
   });
   const problems: number[] = [];
   let problemCount = 0;
-  // Tree order (depth first), so the list of problems reads top to bottom; counts flow up to the ancestors.
+  // Tree order (depth first), so the list of problems reads top to bottom; counts flow up to the ancestors
+  // afterwards, children before parents (walking up from each problem would be quadratic in a deep tree).
+  const isProblem = (view: ViewNode) => view.status === "error" || view.status === "limit";
+  const order: TraceNode[] = [];
   const stack: TraceNode[] = [...tree.roots].reverse();
   while (stack.length > 0) {
     const node = stack.pop() as TraceNode;
-    const view = nodes[node.id] as ViewNode;
-    if (view.status === "error" || view.status === "limit") {
+    order.push(node);
+    if (isProblem(nodes[node.id] as ViewNode)) {
       problemCount++;
       if (problems.length < MAX_PROBLEMS) problems.push(node.id);
-      for (let at = node.parent; at !== undefined; at = at.parent) (nodes[at.id] as ViewNode).problemsBelow++;
     }
     for (let index = node.children.length - 1; index >= 0; index--)
       stack.push(node.children[index] as TraceNode);
+  }
+  for (let index = order.length - 1; index >= 0; index--) {
+    const node = order[index] as TraceNode;
+    if (node.parent === undefined) continue;
+    const view = nodes[node.id] as ViewNode;
+    (nodes[node.parent.id] as ViewNode).problemsBelow += view.problemsBelow + (isProblem(view) ? 1 : 0);
   }
   return {
     title,

@@ -102,16 +102,62 @@ describe.skipIf(chromium === undefined)("the trace viewer in Chromium", () => {
     await page.close();
   });
 
+  it("a hostile trace (every field markup, a hostile file name, runs 3,000 deep) stays text; the policy blocks the rest", async () => {
+    const trace = join(root, '"><img src=x onerror="window.__pwned=9">.jsonl');
+    writeFileSync(trace, lines(hostileTrace(3_000)));
+    const outcome = await runRlmHere(["trace", "html", trace, "-o", join(root, "hostile.html")], root);
+    expect(outcome.code, outcome.stderr).toBe(0);
+    const { page, errors } = await open(pathToFileURL(join(root, "hostile.html")).href);
+    expect(await page.title()).toContain('"><img src=x');
+    // The answer path opens 3,000 levels: the tree nests 64 of them, then shows a deeper part from its top.
+    await page.locator("#path-button").click();
+    await expect.poll(() => page.locator("#tree").textContent()).toMatch(/deeper: show the tree from here/);
+    expect(await page.locator(".row").count()).toBeLessThan(400);
+    await page.locator("#tree button.more", { hasText: "deeper" }).first().click();
+    await expect
+      .poll(() => page.locator("#tree").textContent())
+      .toMatch(/levels above: show the tree from the top/);
+    await page.locator(".row").last().click();
+    expect(await page.locator("#details .crumbs").textContent()).toMatch(/… [\d,]+ levels/);
+    await page.locator("#search").fill("window.__pwned");
+    await expect.poll(() => page.locator("#search-count").textContent()).toMatch(/matches/);
+    await page.locator("#search").press("Enter");
+    expect(await page.locator("#details").textContent()).toContain(HOSTILE_TEXT);
+    expect(await page.evaluate(() => (globalThis as { __pwned?: unknown }).__pwned)).toBeUndefined();
+    expect(await page.locator("img, iframe, object, embed").count()).toBe(0);
+    expect(errors).toEqual([]);
+
+    // Were markup ever to reach the page, the policy would still stop it: no inline handler or script, no network.
+    // (A string: this file is type-checked without the DOM's types.)
+    const blocked = await page.evaluate(`(async () => {
+      const image = document.createElement("img");
+      image.setAttribute("onerror", "window.__pwned = 'handler'");
+      const failed = new Promise((resolve) => image.addEventListener("error", () => resolve(true)));
+      image.src = "http://127.0.0.1:9/x.png";
+      document.body.append(image);
+      const script = document.createElement("script");
+      script.textContent = "window.__pwned = 'inline script'";
+      document.body.append(script);
+      const fetched = await fetch("http://127.0.0.1:9/").then(() => true, () => false);
+      const imageFailed = await failed;
+      image.remove();
+      script.remove();
+      return { pwned: window.__pwned, imageFailed, fetched };
+    })()`);
+    expect(blocked).toEqual({ pwned: undefined, imageFailed: true, fetched: false });
+    await page.close();
+  });
+
   it("rlm trace view serves the page on 127.0.0.1 and shows events appended while it watches", async () => {
     const trace = join(root, "live.jsonl");
     const split = events.findIndex((event) => event.type === "run-end" && event.depth === 0);
     writeFileSync(trace, lines(events.slice(0, split)));
     const viewer = startRlm(["trace", "view", trace, "--port", "0"]);
     try {
-      await until(
-        () => /http:\/\/127\.0\.0\.1:\d+\//.test(viewer.stdout()) || viewer.child.exitCode !== null,
-      );
-      const url = /http:\/\/127\.0\.0\.1:\d+\//.exec(viewer.stdout())?.[0] as string;
+      // The address holds a secret path (other users of the machine reach 127.0.0.1 too).
+      const address = /http:\/\/127\.0\.0\.1:\d+\/[\w-]+\//;
+      await until(() => address.test(viewer.stdout()) || viewer.child.exitCode !== null);
+      const url = address.exec(viewer.stdout())?.[0] as string;
       expect(url, viewer.stderr()).toBeDefined();
       expect(await statusWithHost(url, "attacker.example")).toBe(403);
 
@@ -155,6 +201,78 @@ describe.skipIf(chromium === undefined)("the trace viewer in Chromium", () => {
     }
   });
 });
+
+/**
+ * A trace whose every text field is hostile markup (every event type), with child runs nested 3,000 deep on the
+ * answer path (found by an attack review: the page overflowed its stack, then its layout crashed the tab).
+ */
+function hostileTrace(depth: number): RunEvent[] {
+  const hostile = `${HOSTILE_TEXT}<!-- <![CDATA[ \u2028\u2029 ]]> --><style>*{display:none}</style>`;
+  const usage = { inputTokens: 1, outputTokens: 1, cachedInputTokens: 0, costUsd: null };
+  const events: Array<Record<string, unknown>> = [];
+  // Hostile text in every field of the top and the bottom runs; the runs between are plain (a smaller file).
+  const textAt = (level: number) => (level < 2 || level === depth - 1 ? hostile : "x");
+  const runId = (level: number) => `${textAt(level)}${level}`;
+  for (let level = 0; level < depth; level++) {
+    const text = textAt(level);
+    const parent = level === 0 ? {} : { parentRunId: runId(level - 1), parentCallId: `c${level - 1}` };
+    const base = { runId: runId(level), at: 1000 + level, depth: level, ...parent };
+    events.push({ ...base, type: "run-start", query: text, model: text, subModel: text, contextChars: 1 });
+    events.push({ ...base, type: "iteration-start", iteration: 1 });
+    if (text === hostile) {
+      events.push({ ...base, type: "memory", action: text, ids: [text], query: text, error: text });
+      events.push({ ...base, type: "tool-start", callId: "t", tool: text, args: text });
+      events.push({
+        ...base,
+        type: "tool-end",
+        callId: "t",
+        tool: text,
+        ok: false,
+        latencyMs: 1,
+        error: text,
+      });
+    }
+    const call = { callId: `c${level}`, kind: "rlm_query", model: text, promptChars: 1, prompt: text };
+    events.push({ ...base, type: "subcall-start", ...call });
+  }
+  for (let level = depth - 1; level >= 0; level--) {
+    const text = textAt(level);
+    const base = { runId: runId(level), at: 5000 + depth - level, depth: level };
+    const call = { callId: `c${level}`, kind: "rlm_query", model: text, promptChars: 1, usage, latencyMs: 1 };
+    events.push({ ...base, type: "subcall-end", ...call, ok: true, response: text });
+    const cells = [{ code: `FINAL(${JSON.stringify(text)})`, output: text, error: text, durationMs: 1 }];
+    events.push({
+      ...base,
+      type: "iteration-end",
+      iteration: 1,
+      reply: text,
+      usage,
+      cells,
+      durationMs: 3,
+      modelLatencyMs: 1,
+    });
+    if (text === hostile) {
+      events.push({
+        ...base,
+        type: "verification",
+        status: text,
+        evidence: text,
+        usage: { ...usage, calls: 1 },
+      });
+      events.push({ ...base, type: "compaction", iteration: 1, charsBefore: 2, charsAfter: 1 });
+    }
+    events.push({
+      ...base,
+      type: "run-end",
+      status: text,
+      iterations: 1,
+      durationMs: 1,
+      answer: text,
+      error: text,
+    });
+  }
+  return events as unknown as RunEvent[];
+}
 
 /** The status of GET / sent with another Host header (a page elsewhere reaching the viewer by DNS rebinding). */
 function statusWithHost(url: string, host: string): Promise<number> {

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { UsageError } from "../../errors/usage-error.ts";
 import type { TraceModel } from "./trace-model.ts";
 import { VIEWER_SCRIPT } from "./viewer-script.ts";
 import { VIEWER_STYLE } from "./viewer-style.ts";
@@ -15,9 +16,26 @@ export interface ViewerPageOptions {
  * text cannot close the block (`</script>`) or open a comment, and U+2028/U+2029 too, for older parsers.
  */
 export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (character) => {
-    return `\\u${character.charCodeAt(0).toString(16).padStart(4, "0")}`;
-  });
+  try {
+    return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (character) => {
+      return `\\u${character.charCodeAt(0).toString(16).padStart(4, "0")}`;
+    });
+  } catch (error) {
+    throw tooLargeForAPage(error);
+  }
+}
+
+/**
+ * V8's strings end near 512 MiB: a trace whose page would be longer (escaped markup grows six-fold) is refused
+ * with a clear line instead of "Invalid string length".
+ */
+function tooLargeForAPage(error: unknown): unknown {
+  return error instanceof RangeError
+    ? new UsageError({
+        message:
+          "The trace is too large for one page (its text, escaped, passes 512 MiB); show a smaller trace.",
+      })
+    : error;
 }
 
 function sha256(text: string): string {
@@ -45,11 +63,19 @@ export function viewerContentSecurityPolicy(live: boolean): string {
 /** The whole viewer as one self-contained HTML document; the trace rides along as JSON data. */
 export function renderViewerPage(model: TraceModel, options: ViewerPageOptions = {}): string {
   const data = jsonForScript({ model, live: options.live === true, version: options.version ?? 0 });
+  try {
+    return page(data, options.live === true);
+  } catch (error) {
+    throw tooLargeForAPage(error);
+  }
+}
+
+function page(data: string, live: boolean): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${viewerContentSecurityPolicy(options.live === true)}">
+<meta http-equiv="Content-Security-Policy" content="${viewerContentSecurityPolicy(live)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>rlm trace</title>

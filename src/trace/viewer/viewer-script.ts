@@ -11,6 +11,8 @@ export const VIEWER_SCRIPT = String.raw`
 "use strict";
 (function () {
   const PAGE = 100;
+  const CRUMBS = 30;
+  const NEST = 64;
   const data = JSON.parse(document.getElementById("trace-data").textContent);
   let model = data.model;
   let version = data.version;
@@ -20,6 +22,7 @@ export const VIEWER_SCRIPT = String.raw`
   const shown = new Map();
   const rows = new Map();
   let selected = -1;
+  let focus = -1;
   let query = "";
   let matches = [];
   let matchSet = new Set();
@@ -58,7 +61,32 @@ export const VIEWER_SCRIPT = String.raw`
   function kindName(node) { return node.kind === "subcall" ? node.label.split(" ")[0] : node.kind; }
 
   // ---- the tree ----
+  // Built with a work list, not recursion, and never nested more than NEST levels: a hostile trace nests
+  // thousands of child runs, and the open path to a deep node would overflow the stack or crash the page's
+  // layout. A deeper subtree is shown from its top ("focus"), with a way back up.
   function makeNode(id) {
+    const box = nodeBox(id);
+    grow([[id, box, levelOf(id)]]);
+    return box;
+  }
+  function grow(work) {
+    while (work.length > 0) {
+      const [id, box, level] = work.pop();
+      if (!expanded.has(id)) continue;
+      if (level + 1 >= NEST && nodes[id].children.length > 0) {
+        const deeper = el("button", "more", "\u21b3 deeper: show the tree from here");
+        deeper.addEventListener("click", (event) => { event.stopPropagation(); focus = id; renderTree(); });
+        box.append(deeper);
+      } else box.append(makeKids(id, work, level + 1));
+    }
+  }
+  /** Levels between a node and the top of the tree as shown (the roots, or the focus). */
+  function levelOf(id) {
+    let level = 0;
+    for (let at = id; at >= 0 && at !== focus; at = nodes[at].parent) level++;
+    return focus >= 0 ? level : level - 1;
+  }
+  function nodeBox(id) {
     const node = nodes[id];
     const box = el("div", "node");
     const row = el("div", "row status-" + node.status);
@@ -74,7 +102,6 @@ export const VIEWER_SCRIPT = String.raw`
     decorate(row, id);
     box.append(row);
     rows.set(id, row);
-    if (expanded.has(id)) box.append(makeKids(id));
     return box;
   }
   function decorate(row, id) {
@@ -83,24 +110,31 @@ export const VIEWER_SCRIPT = String.raw`
     row.classList.toggle("selected", id === selected);
     row.classList.toggle("match", matchSet.has(id) || (matchBelow.has(id) && !expanded.has(id)));
   }
-  function makeKids(id) {
+  function makeKids(id, work, level) {
     const kids = el("div", "kids");
     kids.setAttribute("role", "group");
-    fillKids(kids, id);
+    fillKids(kids, id, work, level);
     return kids;
   }
-  function fillKids(kids, id) {
+  /** The first children of a node as boxes; the open ones go on the work list to be filled in turn. */
+  function fillKids(kids, id, work, level) {
     const children = nodes[id].children;
     const count = Math.min(children.length, shown.get(id) || PAGE);
     const parts = [];
-    for (let index = 0; index < count; index++) parts.push(makeNode(children[index]));
+    for (let index = 0; index < count; index++) {
+      const box = nodeBox(children[index]);
+      parts.push(box);
+      work.push([children[index], box, level]);
+    }
     if (count < children.length) {
       const more = el("button", "more", "show " + Math.min(PAGE, children.length - count) + " more of " +
         num(children.length - count) + " left");
       more.addEventListener("click", (event) => {
         event.stopPropagation();
         shown.set(id, count + PAGE);
-        fillKids(kids, id);
+        const next = [];
+        fillKids(kids, id, next, level);
+        grow(next);
       });
       parts.push(more);
     }
@@ -109,7 +143,17 @@ export const VIEWER_SCRIPT = String.raw`
   function renderTree() {
     rows.clear();
     const scroll = $("tree").scrollTop;
-    $("tree").replaceChildren(...model.roots.map(makeNode));
+    if (focus >= nodes.length) focus = -1;
+    const parts = [];
+    if (focus >= 0) {
+      let above = 0;
+      for (let at = nodes[focus].parent; at >= 0; at = nodes[at].parent) above++;
+      const up = el("button", "more", "\u2191 " + num(above) + " levels above: show the tree from the top");
+      up.addEventListener("click", () => { focus = -1; renderTree(); });
+      parts.push(up);
+    }
+    parts.push(...(focus >= 0 ? [focus] : model.roots).map(makeNode));
+    $("tree").replaceChildren(...parts);
     if (model.roots.length === 0) $("tree").append(el("p", "empty", "The trace holds no run (yet)."));
     $("tree").scrollTop = scroll;
   }
@@ -120,10 +164,18 @@ export const VIEWER_SCRIPT = String.raw`
     row.parentElement.replaceWith(makeNode(id));
   }
   function reveal(id) {
-    for (let at = nodes[id].parent, child = id; at >= 0; child = at, at = nodes[at].parent) {
+    const ancestors = [];
+    for (let at = nodes[id].parent; at >= 0; at = nodes[at].parent) ancestors.push(at);
+    // Keep the focus when the node is under it and not too deep below it; else show from the top or, for a deep
+    // node, from an ancestor half the nesting limit above it.
+    const under = focus < 0 ? ancestors.length : focus === id ? 0 : ancestors.indexOf(focus) + 1;
+    if (under <= 0 && focus !== id || under >= NEST) focus = ancestors.length < NEST ? -1 : ancestors[NEST / 2 - 1];
+    for (let index = 0, child = id; index < ancestors.length; child = ancestors[index], index++) {
+      const at = ancestors[index];
       expanded.add(at);
-      const index = nodes[at].children.indexOf(child);
-      if (index >= (shown.get(at) || PAGE)) shown.set(at, Math.ceil((index + 1) / PAGE) * PAGE);
+      const place = nodes[at].children.indexOf(child);
+      if (place >= (shown.get(at) || PAGE)) shown.set(at, Math.ceil((place + 1) / PAGE) * PAGE);
+      if (at === focus) break;
     }
     renderTree();
     select(id);
@@ -186,8 +238,14 @@ export const VIEWER_SCRIPT = String.raw`
     }
     const node = nodes[selected];
     const crumbs = el("p", "crumbs");
+    // The nearest ancestors only: a deep node has thousands.
     const chain = [];
-    for (let at = node.parent; at >= 0; at = nodes[at].parent) chain.unshift(at);
+    let above = 0;
+    for (let at = node.parent; at >= 0; at = nodes[at].parent) {
+      if (chain.length < CRUMBS) chain.push(at); else above++;
+    }
+    chain.reverse();
+    if (above > 0) crumbs.append(document.createTextNode("\u2026 " + num(above) + " levels \u203a "));
     for (const at of chain) {
       const link = el("button", "", nodes[at].label);
       link.addEventListener("click", () => reveal(at));
@@ -256,10 +314,12 @@ export const VIEWER_SCRIPT = String.raw`
   $("problems-button").addEventListener("click", () => { $("problems-list").hidden = !$("problems-list").hidden; });
   $("path-button").addEventListener("click", () => {
     let first = -1;
+    const opened = new Set();
     for (const node of nodes) {
       if (!node.path) continue;
       if (first < 0) first = node.id;
-      for (let at = node.parent; at >= 0; at = nodes[at].parent) expanded.add(at);
+      // Each ancestor once: a long path of deep nodes would otherwise walk up the same chain again and again.
+      for (let at = node.parent; at >= 0 && !opened.has(at); at = nodes[at].parent) { opened.add(at); expanded.add(at); }
     }
     renderTree();
     if (first >= 0) reveal(first);

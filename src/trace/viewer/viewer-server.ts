@@ -1,3 +1,4 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { basename } from "node:path";
 import { serve } from "@hono/node-server";
@@ -17,6 +18,7 @@ export interface TraceViewerOptions {
 }
 
 export interface TraceViewer {
+  /** The page's address; its path holds a secret, so another user of the machine cannot read the trace. */
   url: string;
   close(): Promise<void>;
 }
@@ -29,7 +31,9 @@ const MIN_REBUILD_GAP_MS = 200;
 /**
  * `rlm trace view`: serves the viewer page on 127.0.0.1 and streams the model's changes (server-sent events) as
  * the trace file grows. Requests must name this server as their Host, so a web page elsewhere cannot read the
- * trace through a name that resolves to 127.0.0.1 (DNS rebinding).
+ * trace through a name that resolves to 127.0.0.1 (DNS rebinding), and their path must start with a random
+ * secret (the URL printed): 127.0.0.1 is open to every user of the machine, and a trace holds prompts and data.
+ * The page and the stream's messages are made once per version of the model, however many viewers ask.
  */
 export async function startTraceViewer(options: TraceViewerOptions): Promise<TraceViewer> {
   let live: LiveModel | undefined;
@@ -42,7 +46,12 @@ export async function startTraceViewer(options: TraceViewerOptions): Promise<Tra
     const reset = dirty;
     dirty = undefined;
     lastBuild = performance.now();
-    live.update(follower.events, reset);
+    try {
+      live.update(follower.events, reset);
+    } catch (error) {
+      // A trace the model cannot be built from must not end the server (this runs in a timer).
+      options.onWarning?.(`the trace could not be shown: ${(error as Error).message}`);
+    }
   };
   const follower = new TraceFollower(options.path, {
     onChange(reset) {
@@ -60,20 +69,33 @@ export async function startTraceViewer(options: TraceViewerOptions): Promise<Tra
   let closing = false;
   let clients = 0;
   let port = 0;
+  const secret = randomBytes(18).toString("base64url");
+  const expected = Buffer.from(secret);
+  let page = { version: -1, html: "" };
   const app = new Hono();
   app.use("*", async (c, next) => {
     const host = c.req.header("host");
     if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`) return c.text("Forbidden host", 403);
+    const given = Buffer.from(c.req.path.split("/")[1] ?? "");
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      return c.text("Not found: open the address rlm trace view printed (its path holds a secret).", 404);
+    }
     await next();
     c.header("X-Content-Type-Options", "nosniff");
     c.header("Cache-Control", "no-store");
   });
-  app.get("/", (c) => {
+  app.get(`/${secret}/`, (c) => {
     c.header("Content-Security-Policy", viewerContentSecurityPolicy(true));
     c.header("Referrer-Policy", "no-referrer");
-    return c.html(renderViewerPage(model.model, { live: true, version: model.version }));
+    if (page.version !== model.version) {
+      page = {
+        version: model.version,
+        html: renderViewerPage(model.model, { live: true, version: model.version }),
+      };
+    }
+    return c.html(page.html);
   });
-  app.get("/events", (c) => {
+  app.get(`/${secret}/events`, (c) => {
     if (clients >= MAX_CLIENTS) return c.text("Too many viewers of this trace", 503);
     const since = Number(c.req.query("since"));
     return streamSSE(c, async (stream) => {
@@ -86,12 +108,9 @@ export async function startTraceViewer(options: TraceViewerOptions): Promise<Tra
             const version = model.version;
             const patch = model.patch;
             if (patch !== undefined && patch.base === sent) {
-              await stream.writeSSE({ event: "patch", data: JSON.stringify(patch) });
+              await stream.writeSSE({ event: "patch", data: model.patchMessage() as string });
             } else {
-              await stream.writeSSE({
-                event: "model",
-                data: JSON.stringify({ version, model: model.model }),
-              });
+              await stream.writeSSE({ event: "model", data: model.modelMessage() });
             }
             sent = version;
           }
@@ -124,7 +143,7 @@ export async function startTraceViewer(options: TraceViewerOptions): Promise<Tra
   });
   port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}/`,
+    url: `http://127.0.0.1:${port}/${secret}/`,
     close: async () => {
       closing = true;
       clearTimeout(timer);
