@@ -61,6 +61,14 @@ function newReport(): ConsolidationReport {
 }
 
 /**
+ * What was added by code (a run's `memory_add`, an MCP client) stays marked when it is consolidated: a fact or
+ * summary made from such an item is "added by code" too, so recall never shows planted text as a trusted fact.
+ */
+function untrustedOf(sources: readonly { metadata: Record<string, unknown> }[]): { addedBy?: "code" } {
+  return sources.some((item) => item.metadata.addedBy === "code") ? { addedBy: "code" } : {};
+}
+
+/**
  * Reads episodes no consolidation has read yet, in insertion order, a batch per model call; stores the facts
  * (latest wins by key) and topic summaries the model extracts, linked to their source episodes, then marks the
  * batch. A batch whose reply is unusable is left unmarked. Running it again finds nothing new and calls nothing.
@@ -213,20 +221,24 @@ async function consolidateBatch(
       source: from.map((episode) => episode.id),
       validFrom,
       supersedeSameKey: true,
-      metadata: { consolidatedBy: client.label },
+      metadata: { consolidatedBy: client.label, ...untrustedOf(from) },
     });
   }
   const stored = await memory.insert(newFacts, signal ? { signal } : {});
   report.facts += stored.length;
-  const newSummaries: NewMemoryItem[] = parsed.summaries.map((summary) => ({
-    kind: "summary",
-    key: summary.topic,
-    text: summary.text,
-    scope,
-    source: stored.filter((fact) => fact.key?.split(".")[0] === summary.topic).map((fact) => fact.id),
-    supersedeSameKey: true,
-    metadata: { consolidatedBy: client.label },
-  }));
+  const newSummaries: NewMemoryItem[] = parsed.summaries.map((summary) => {
+    const facts = stored.filter((fact) => fact.key?.split(".")[0] === summary.topic);
+    return {
+      kind: "summary",
+      key: summary.topic,
+      text: summary.text,
+      scope,
+      source: facts.map((fact) => fact.id),
+      supersedeSameKey: true,
+      // A summary of no stored fact was written from the whole batch.
+      metadata: { consolidatedBy: client.label, ...untrustedOf(facts.length > 0 ? facts : batch) },
+    };
+  });
   report.summaries += (await memory.insert(newSummaries, signal ? { signal } : {})).length;
   return true;
 }
