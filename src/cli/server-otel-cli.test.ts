@@ -34,9 +34,17 @@ describe("rlm mcp --otel", () => {
     try {
       await until(() => /listening on (\S+)/.test(server.stderr()) || server.child.exitCode !== null);
       expect(server.stderr()).toContain(`rlm mcp: OpenTelemetry spans go to ${receiver.url}/v1/traces`);
-      const url = new URL(/listening on (\S+)/.exec(server.stderr())?.[1] ?? "http://127.0.0.1:9/mcp");
+      // No token given: the server made one and printed it with the URL, once.
+      const [, address, token] =
+        /listening on (\S+) \(send Authorization: Bearer ([\w-]{43})\)/.exec(server.stderr()) ?? [];
+      expect(server.stderr().split(token ?? "no token").length).toBe(2);
+      const url = new URL(address ?? "http://127.0.0.1:9/mcp");
       const client = new Client({ name: "rlmkit-test", version: "1.0.0" });
-      await client.connect(new StreamableHTTPClientTransport(url));
+      await client.connect(
+        new StreamableHTTPClientTransport(url, {
+          requestInit: { headers: { authorization: `Bearer ${token}` } },
+        }),
+      );
       const result = (await client.callTool({
         name: "rlm_run",
         arguments: { query: "How long is it?", context: "private words" },
@@ -55,8 +63,10 @@ describe("rlm mcp --otel", () => {
         (span) => span.traceId === root?.traceId && span.attributes["gen_ai.operation.name"] === "chat",
       );
       expect(chats.map((span) => span.name)).toEqual(["chat root"]);
-      // No --otel-content: no text of the run leaves.
+      // No --otel-content: no text of the run leaves; nor does the token, with or without content.
       expect(receiver.bodies.join("\n")).not.toContain("How long is it?");
+      expect(receiver.bodies.join("\n")).not.toContain(token);
+      expect(server.stderr().split(token ?? "no token").length).toBe(2);
     } finally {
       server.child.kill("SIGKILL");
     }

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
@@ -6,8 +6,13 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { isInitializeRequest, type RequestId } from "@modelcontextprotocol/sdk/types.js";
 
 export interface McpHttpServerOptions {
-  /** A loopback address (checked by the caller): there is no authentication. */
+  /** A loopback address (checked by the caller): the token travels in clear, over plain HTTP. */
   host: string;
+  /**
+   * The bearer token every request must carry (`Authorization: Bearer TOKEN`), at least MIN_TOKEN_LENGTH
+   * characters: 127.0.0.1 is open to every user of the machine, and a call reads files and spends API keys.
+   */
+  token: string;
   /** 0 for a free port. */
   port: number;
   /** A fresh MCP server for each session. */
@@ -43,17 +48,36 @@ interface Session {
 
 const LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]"];
 
+/** The shortest token accepted: 32 characters (a generated one is 32 random bytes, 43 in base64url). */
+export const MIN_TOKEN_LENGTH = 32;
+/** A bearer token's characters (RFC 6750's b64token): what fits in the header as it is. */
+const TOKEN_SHAPE = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/** Why `token` cannot be a bearer token of this server, or undefined when it can. */
+export function tokenProblem(token: string): string | undefined {
+  if (token.length < MIN_TOKEN_LENGTH) {
+    return `is ${token.length} characters; it needs at least ${MIN_TOKEN_LENGTH}`;
+  }
+  if (token.length > 1024) return "is over 1024 characters";
+  if (!TOKEN_SHAPE.test(token)) return "may hold only letters, digits and - . _ ~ + / (then = padding)";
+  return undefined;
+}
+
 /**
- * MCP over streamable HTTP on a loopback address, one session per client (`Mcp-Session-Id`), at `/mcp`. A
- * browser page cannot drive it: the Host header must name this server (DNS rebinding) and an Origin, when sent,
- * must be this server's. A tool call whose connection closes before its answer is cancelled, as if the client
- * had sent notifications/cancelled.
+ * MCP over streamable HTTP on a loopback address, one session per client (`Mcp-Session-Id`), at `/mcp`. Every
+ * request must carry the bearer token (checked first, in constant time, before the body is read or a session is
+ * looked up): any local user can reach a loopback port. A browser page cannot drive it either: the Host header
+ * must name this server (DNS rebinding) and an Origin, when sent, must be this server's. A tool call whose
+ * connection closes before its answer is cancelled, as if the client had sent notifications/cancelled.
  */
 export async function startMcpHttpServer(options: McpHttpServerOptions): Promise<McpHttpServer> {
   const sessions = new Map<string, Session>();
   const maxSessions = options.maxSessions ?? 64;
   const idleTimeoutMs = options.idleTimeoutMs ?? 30 * 60_000;
   const bodies = { used: 0, limit: options.maxBodyBytesInFlight ?? 4 * options.maxBodyBytes };
+  const problem = tokenProblem(options.token);
+  if (problem !== undefined) throw new TypeError(`startMcpHttpServer: the token ${problem}.`);
+  const expected = digest(options.token);
   let allowedHosts = new Set<string>();
 
   const openSession = async (): Promise<Session> => {
@@ -103,6 +127,10 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
   };
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
+    const presented = bearerToken(request.headers.authorization);
+    if (presented === undefined || !timingSafeEqual(digest(presented), expected)) {
+      return unauthorized(response, presented !== undefined);
+    }
     const path = (request.url ?? "/").split("?")[0];
     if (path !== "/mcp") return reply(response, 404, "Not found: the MCP endpoint is /mcp.");
     if (!allowedHosts.has(request.headers.host ?? "")) {
@@ -181,6 +209,43 @@ export async function startMcpHttpServer(options: McpHttpServerOptions): Promise
       await new Promise<void>((resolve) => http.close(() => resolve()));
     },
   };
+}
+
+/**
+ * The token of an `Authorization: Bearer TOKEN` header (the scheme in any case, RFC 9110), or undefined. Only
+ * the header counts: a token in the URL (`?access_token=`) would end up in logs and histories.
+ */
+function bearerToken(header: string | undefined): string | undefined {
+  return /^Bearer +(\S+) *$/i.exec(header ?? "")?.[1];
+}
+
+/** SHA-256 of a token: equal lengths for timingSafeEqual, so not even the length is compared in variable time. */
+function digest(token: string): Buffer {
+  return createHash("sha256").update(token, "utf8").digest();
+}
+
+/** 401 with the challenge (RFC 6750); the body is left unread, so the connection closes. */
+function unauthorized(response: ServerResponse, presented: boolean): void {
+  response
+    .writeHead(401, {
+      "content-type": "application/json",
+      "www-authenticate": presented
+        ? 'Bearer realm="rlm mcp", error="invalid_token"'
+        : 'Bearer realm="rlm mcp"',
+      connection: "close",
+    })
+    .end(
+      JSON.stringify({
+        jsonrpc: "2.0",
+        error: {
+          code: -32000,
+          message: presented
+            ? "Unauthorized: the bearer token is wrong."
+            : "Unauthorized: send the server's token as Authorization: Bearer <token>.",
+        },
+        id: null,
+      }),
+    );
 }
 
 /** Ids of the tools/call requests in a POST body (one message or a batch). */

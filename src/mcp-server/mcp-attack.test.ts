@@ -1,7 +1,7 @@
 /**
  * `rlm mcp` against a hostile client and a hostile file system (an attack review): `paths` that reach a hidden
- * file through a link, FIFOs, globs built to blow up (brace bombs, backtracking patterns), huge folders, and an
- * HTTP client that sends many large bodies at once. Each case failed before its fix (the glob cases blocked the
+ * file through a link, FIFOs, globs built to blow up (brace bombs, backtracking patterns), huge folders, an
+ * HTTP client that sends many large bodies at once, and HTTP clients without the bearer token (another local user). Each case failed before its fix (the glob cases blocked the
  * event loop for minutes: their timeouts guard against a hang, they are not speed claims).
  */
 import { execFileSync } from "node:child_process";
@@ -13,7 +13,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { until } from "../../test/rlm-process.ts";
 import { readAgentFile } from "../agent/rlm-query-tool.ts";
 import { createMemory } from "../memory/memory.ts";
@@ -48,6 +48,10 @@ try {
   console.warn("mcp-attack.test.ts: no mkfifo here; the FIFO case is skipped");
 }
 afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+/** The HTTP servers' bearer token in these tests, and the header that carries it. */
+const TOKEN = "attack-test-token-0123456789-abcdefghijklmnop";
+const AUTH = { authorization: `Bearer ${TOKEN}` };
 
 const read = (paths: string[], extra: Partial<Parameters<typeof readPaths>[1]> = {}) =>
   readPaths(paths, { root, maxBytes: 1_000_000, ...extra });
@@ -124,6 +128,7 @@ describe("rlm mcp over HTTP against many large bodies at once", () => {
     const server = await startMcpHttpServer({
       host: "127.0.0.1",
       port: 0,
+      token: TOKEN,
       createServer: () => new McpServer({ name: "attack", version: "0" }),
       maxBodyBytes: 1_000,
       maxBodyBytesInFlight: 1_500,
@@ -139,6 +144,7 @@ describe("rlm mcp over HTTP against many large bodies at once", () => {
             {
               method: "POST",
               headers: {
+                ...AUTH,
                 host: `127.0.0.1:${port}`,
                 "content-type": "application/json",
                 accept: "application/json, text/event-stream",
@@ -164,7 +170,7 @@ describe("rlm mcp over HTTP against many large bodies at once", () => {
       // The budget is free again: a normal request is read (no session: 400, not 503).
       const after = await fetch(server.url, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { ...AUTH, "content-type": "application/json" },
         body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
       });
       expect(after.status).toBe(400);
@@ -179,6 +185,7 @@ describe("rlm mcp over HTTP against Host and Origin variants", () => {
     const server = await startMcpHttpServer({
       host: "127.0.0.1",
       port: 0,
+      token: TOKEN,
       createServer: () => new McpServer({ name: "attack", version: "0" }),
       maxBodyBytes: 10_000,
     });
@@ -186,10 +193,14 @@ describe("rlm mcp over HTTP against Host and Origin variants", () => {
       const { port } = new URL(server.url);
       const status = (headers: Record<string, string>) =>
         new Promise<number>((resolve, reject) => {
-          const sent = request(server.url, { method: "POST", headers }, (response) => {
-            response.resume();
-            resolve(response.statusCode ?? 0);
-          });
+          const sent = request(
+            server.url,
+            { method: "POST", headers: { ...AUTH, ...headers } },
+            (response) => {
+              response.resume();
+              resolve(response.statusCode ?? 0);
+            },
+          );
           sent.on("error", reject);
           sent.end("{}");
         });
@@ -212,6 +223,130 @@ describe("rlm mcp over HTTP against Host and Origin variants", () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe("rlm mcp over HTTP against clients without the bearer token (another user of the machine)", () => {
+  let server: Awaited<ReturnType<typeof startMcpHttpServer>>;
+  let sessionsMade = 0;
+  const initialize = JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: {
+      protocolVersion: "2025-06-18",
+      capabilities: {},
+      clientInfo: { name: "intruder", version: "0" },
+    },
+  });
+  const MCP_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+  const post = (headers: Record<string, string>, url = server.url) =>
+    fetch(url, { method: "POST", headers: { ...MCP_HEADERS, ...headers }, body: initialize });
+
+  beforeAll(async () => {
+    server = await startMcpHttpServer({
+      host: "127.0.0.1",
+      port: 0,
+      token: TOKEN,
+      createServer: () => {
+        sessionsMade++;
+        return new McpServer({ name: "attack", version: "0" });
+      },
+      maxBodyBytes: 100_000,
+    });
+  });
+  afterAll(() => server.close());
+
+  it("no token: 401 with a Bearer challenge, on every method and path, before a body is read or a session made", async () => {
+    const refused = await post({});
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get("www-authenticate")).toBe('Bearer realm="rlm mcp"');
+    expect(await refused.json()).toMatchObject({
+      jsonrpc: "2.0",
+      error: { message: /Authorization: Bearer/ },
+    });
+    for (const method of ["GET", "DELETE"]) {
+      expect((await fetch(server.url, { method })).status, method).toBe(401);
+    }
+    expect((await fetch(new URL("/other", server.url))).status).toBe(401);
+    // A body that never ends: the 401 comes at once, so nothing waited for (or read) the body.
+    const early = await new Promise<number>((resolve, reject) => {
+      const sent = request(
+        server.url,
+        { method: "POST", headers: { ...MCP_HEADERS, "content-length": 90_000 } },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+          sent.destroy();
+        },
+      );
+      sent.on("error", (error: NodeJS.ErrnoException) =>
+        error.code === "ECONNRESET" ? undefined : reject(error),
+      );
+      sent.write(initialize.slice(0, 20));
+    });
+    expect(early).toBe(401);
+    expect(sessionsMade).toBe(0);
+  });
+
+  it("a wrong token of the same length, near misses, other schemes and a token in the URL are refused", async () => {
+    const sameLength = `${TOKEN.slice(0, -1)}${TOKEN.endsWith("x") ? "y" : "x"}`;
+    const wrong = await post({ authorization: `Bearer ${sameLength}` });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get("www-authenticate")).toBe('Bearer realm="rlm mcp", error="invalid_token"');
+    const body = await wrong.text();
+    expect(body).toMatch(/the bearer token is wrong/);
+    expect(body).not.toContain(TOKEN.slice(0, 16));
+    for (const authorization of [
+      `Bearer ${TOKEN.slice(0, -1)}`,
+      `Bearer ${TOKEN}x`,
+      `Bearer ${TOKEN} ${TOKEN}`,
+      `Bearer${TOKEN}`,
+      "Bearer ",
+      `Basic ${Buffer.from(`user:${TOKEN}`).toString("base64")}`,
+      `Token ${TOKEN}`,
+      TOKEN,
+    ]) {
+      expect((await post({ authorization })).status, authorization).toBe(401);
+    }
+    for (const query of [`?access_token=${TOKEN}`, `?token=${TOKEN}`, `?authorization=Bearer%20${TOKEN}`]) {
+      expect((await post({}, `${server.url}${query}`)).status, query).toBe(401);
+    }
+    expect(sessionsMade).toBe(0);
+  });
+
+  it("the right token opens a session (the scheme in any case); a stolen session id alone is refused", async () => {
+    const opened = await post({ authorization: `bearer ${TOKEN}` });
+    expect(opened.status).toBe(200);
+    const session = opened.headers.get("mcp-session-id") ?? "";
+    await opened.text();
+    expect(session).not.toBe("");
+    expect(sessionsMade).toBe(1);
+    const list = JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" });
+    const hijack = await fetch(server.url, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" },
+      body: list,
+    });
+    expect(hijack.status).toBe(401);
+    const closed = await fetch(server.url, {
+      method: "DELETE",
+      headers: { ...AUTH, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" },
+    });
+    expect(closed.status).toBe(200);
+  });
+
+  it("the library refuses to start with a short or malformed token", async () => {
+    const start = (token: string) =>
+      startMcpHttpServer({
+        host: "127.0.0.1",
+        port: 0,
+        token,
+        createServer: () => new McpServer({ name: "attack", version: "0" }),
+        maxBodyBytes: 1_000,
+      });
+    await expect(start("short")).rejects.toThrow(/at least 32/);
+    await expect(start(`${"a".repeat(40)} b`)).rejects.toThrow(/may hold only/);
   });
 });
 

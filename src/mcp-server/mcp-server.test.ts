@@ -289,7 +289,27 @@ describe("rlm mcp over stdio, with a memory and a trace folder", () => {
   });
 });
 
+/** `rlm ARGS` in this process with extra environment variables (runRlmHere takes none). */
+async function runHereWithEnv(args: string[], env: Record<string, string>) {
+  const { PassThrough } = await import("node:stream");
+  const { runCli } = await import("../cli/run-cli.ts");
+  const stderr = new PassThrough();
+  let err = "";
+  stderr.on("data", (chunk) => {
+    err += chunk;
+  });
+  const code = await runCli(args, {
+    stdout: new PassThrough(),
+    stderr,
+    env: { ...RLM_ENV, HOME: home, ...env },
+  });
+  return { code, stderr: err };
+}
+
 describe("rlm mcp over streamable HTTP", () => {
+  /** The server's bearer token, given through the environment (as the help recommends). */
+  const token = "mcp-http-test-token-abcdefghijklmnopqrstuvwxyz";
+  const auth = { authorization: `Bearer ${token}` };
   let server: ReturnType<typeof startRlm>;
   let url: URL;
   const runsEnded = (status: string) =>
@@ -298,7 +318,7 @@ describe("rlm mcp over streamable HTTP", () => {
   beforeAll(async () => {
     server = startRlm(
       ["mcp", ...modelArgs(), "--http", "0", "--max-concurrent-runs", "1", "--max-waiting-runs", "0"],
-      { cwd: work, env: { HOME: home } },
+      { cwd: work, env: { HOME: home, RLM_MCP_TOKEN: token } },
     );
     await until(() => /listening on (\S+)/.test(server.stderr()) || server.child.exitCode !== null);
     url = new URL(/listening on (\S+)/.exec(server.stderr())?.[1] ?? "http://127.0.0.1:9/mcp");
@@ -307,12 +327,15 @@ describe("rlm mcp over streamable HTTP", () => {
   afterAll(async () => {
     server.child.kill("SIGTERM");
     expect(await server.exited).toBe(0);
+    // A given token is named, never printed (nor anything that logs a request).
+    expect(server.stderr()).toContain("(send Authorization: Bearer <the token in RLM_MCP_TOKEN>)");
+    expect(server.stderr()).not.toContain(token);
   });
 
   it("serves rlm_run (no memory tools without --memory), with progress, a busy refusal and cancellation", async () => {
     expect(url.hostname).toBe("127.0.0.1");
     const client = new Client({ name: "rlmkit-test", version: "1.0.0" });
-    const transport = new StreamableHTTPClientTransport(url);
+    const transport = new StreamableHTTPClientTransport(url, { requestInit: { headers: auth } });
     await client.connect(transport);
     try {
       const { tools } = await client.listTools();
@@ -356,6 +379,7 @@ describe("rlm mcp over streamable HTTP", () => {
 
   it("a client whose connection closes mid-call has its run cancelled", async () => {
     const headers = {
+      ...auth,
       "content-type": "application/json",
       accept: "application/json, text/event-stream",
       "mcp-protocol-version": "2025-06-18",
@@ -397,7 +421,7 @@ describe("rlm mcp over streamable HTTP", () => {
     await until(() => runsEnded("cancelled") === 2);
   });
 
-  it("refuses another Host or a web page's Origin, and unknown sessions", async () => {
+  it("refuses a client without the token, another Host or a web page's Origin, and unknown sessions", async () => {
     const post = (headers: Record<string, string>) =>
       new Promise<number>((resolve, reject) => {
         const request = httpRequest(
@@ -405,6 +429,7 @@ describe("rlm mcp over streamable HTTP", () => {
           {
             method: "POST",
             headers: {
+              ...auth,
               "content-type": "application/json",
               accept: "application/json, text/event-stream",
               ...headers,
@@ -418,15 +443,50 @@ describe("rlm mcp over streamable HTTP", () => {
         request.on("error", reject);
         request.end(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }));
       });
+    expect(await post({ authorization: "" })).toBe(401);
+    expect(await post({ authorization: `Bearer ${token.replace("a", "b")}` })).toBe(401);
     expect(await post({ host: `evil.example:${url.port}` })).toBe(403);
     expect(await post({ origin: "http://evil.example" })).toBe(403);
     expect(await post({ "mcp-session-id": "no-such-session" })).toBe(404);
     expect(await post({})).toBe(400);
   });
 
-  it("refuses a non-loopback --host (there is no authentication)", async () => {
+  it("refuses a non-loopback --host (the token would cross the network in clear)", async () => {
     const outcome = await runRlmHere(["mcp", ...modelArgs(), "--http", "0", "--host", "0.0.0.0"], home);
     expect(outcome.code).toBe(2);
-    expect(outcome.stderr).toMatch(/--host 0\.0\.0\.0: rlm mcp has no authentication/);
+    expect(outcome.stderr).toMatch(/--host 0\.0\.0\.0: rlm mcp speaks plain HTTP/);
+  });
+
+  it("refuses a short or malformed token, from the flag or the environment, in one line that does not echo it", async () => {
+    const http = ["mcp", ...modelArgs(), "--http", "0"];
+    const cases: Array<[() => Promise<{ code: number; stderr: string }>, RegExp, string]> = [
+      [
+        () => runRlmHere([...http, "--http-token", "short"], home),
+        /^rlm: error: --http-token: the token is 5 characters; it needs at least 32/,
+        "short",
+      ],
+      [
+        () => runHereWithEnv(http, { RLM_MCP_TOKEN: "too-short-secret" }),
+        /RLM_MCP_TOKEN: the token is 16 characters/,
+        "too-short-secret",
+      ],
+      [
+        () => runRlmHere([...http, `--http-token=${"x".repeat(40)} y`], home),
+        /--http-token: the token may hold only/,
+        "x".repeat(40),
+      ],
+      [
+        () => runRlmHere(["mcp", ...modelArgs(), "--http-token", "y".repeat(40)], home),
+        /--http-token needs --http PORT/,
+        "y".repeat(40),
+      ],
+    ];
+    for (const [outcome, pattern, secret] of cases) {
+      const { code, stderr } = await outcome();
+      expect(code, stderr).toBe(2);
+      expect(stderr).toMatch(pattern);
+      expect(stderr.trim().split("\n")).toHaveLength(1);
+      expect(stderr).not.toContain(secret);
+    }
   });
 });

@@ -29,11 +29,15 @@ Limits of each run (a call may lower them, never raise them):
   --cell-timeout S      CPU time one cell may use, in seconds (default 30)
   --cell-memory MB      heap limit of the sandbox in MiB (default 1024)
 Server:
-  --http PORT           serve streamable HTTP at http://127.0.0.1:PORT/mcp instead of stdio (0: a free port;
-                        the URL is printed on stderr)
-  --host HOST           the address to listen on: 127.0.0.1 (default), ::1 or localhost. There is no
-                        authentication, so other addresses are refused; put an authenticating proxy in front
-                        to reach it from elsewhere
+  --http PORT           serve streamable HTTP at http://127.0.0.1:PORT/mcp instead of stdio (0: a free port).
+                        Every request must send Authorization: Bearer TOKEN (else 401); the URL and the
+                        header are printed on stderr
+  --http-token TOKEN    the bearer token, at least 32 characters (default: RLM_MCP_TOKEN, else a random one
+                        made at start and printed). Other users can see flags in the process list: prefer
+                        RLM_MCP_TOKEN, e.g. RLM_MCP_TOKEN=$(openssl rand -base64 32)
+  --host HOST           the address to listen on: 127.0.0.1 (default), ::1 or localhost. The server speaks
+                        plain HTTP (the token would cross the network in clear), so other addresses are
+                        refused; put a TLS proxy in front to reach it from elsewhere
   --root DIR            the folder rlm_run's paths are relative to and may not leave (default: the current one)
   --max-input-mb N      MiB of files one rlm_run may read through paths (default 64)
   --max-concurrent-runs N  runs at once (default 2); more wait in order
@@ -57,6 +61,9 @@ Memory:
 
 Over stdio, stdout carries only the protocol; logs go to stderr. Claude Desktop, for example:
   { "mcpServers": { "rlmkit": { "command": "rlm", "args": ["mcp", "--model", "openai:gpt-5-mini"] } } }
+Over HTTP, a client that takes a URL and headers:
+  { "mcpServers": { "rlmkit": { "url": "http://127.0.0.1:8765/mcp",
+      "headers": { "Authorization": "Bearer <token>" } } } }
 
 Exit codes: 0 after the client closes the connection (stdio) or on Ctrl-C, 2 usage or input error.`;
 

@@ -1,10 +1,11 @@
 /** The implementation of `rlm mcp`, loaded only when the command runs (see ./mcp-command.ts). */
+import { randomBytes } from "node:crypto";
 import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { createRLM, type RLMOptions } from "../../engine/rlm.ts";
 import { UsageError } from "../../errors/usage-error.ts";
-import { startMcpHttpServer } from "../../mcp-server/http-server.ts";
+import { startMcpHttpServer, tokenProblem } from "../../mcp-server/http-server.ts";
 import { createRlmMcpServer } from "../../mcp-server/mcp-server.ts";
 import { MAX_CONTEXT_CHARS } from "../../mcp-server/rlm-run-tool.ts";
 import { RunService } from "../../mcp-server/run-service.ts";
@@ -38,6 +39,7 @@ const OPTIONS = {
   ...MODEL_OPTIONS,
   ...LIMIT_OPTIONS,
   http: { type: "string" },
+  "http-token": { type: "string" },
   host: { type: "string" },
   root: { type: "string" },
   "max-input-mb": { type: "string" },
@@ -55,10 +57,26 @@ const DEFAULT_TIMEOUT_SECONDS = 600;
 /** The largest message read over stdio or HTTP: a context of MAX_CONTEXT_CHARS with room for its JSON. */
 const MAX_MESSAGE_BYTES = 2 * MAX_CONTEXT_CHARS;
 
-/** `--http PORT` and `--host HOST`: a loopback address only, since nothing here authenticates a client. */
-function readListen(values: McpValues): { host: string; port: number } | undefined {
+/** How the HTTP server's token was chosen, for the line that says what to send (a given token is not printed). */
+type TokenSource = "flag" | "env" | "generated";
+
+interface Listen {
+  host: string;
+  port: number;
+  token: string;
+  tokenFrom: TokenSource;
+}
+
+/**
+ * `--http PORT`, `--host HOST` and the bearer token (`--http-token`, else RLM_MCP_TOKEN, else 32 random bytes):
+ * a loopback address only, since the token would cross a network in clear over plain HTTP.
+ */
+function readListen(values: McpValues, env: CliIo["env"]): Listen | undefined {
   if (values.http === undefined) {
     if (values.host !== undefined) throw new UsageError({ message: "--host needs --http PORT." });
+    if (values["http-token"] !== undefined) {
+      throw new UsageError({ message: "--http-token needs --http PORT (over stdio there is no token)." });
+    }
     return undefined;
   }
   const port = Number(values.http);
@@ -70,10 +88,39 @@ function readListen(values: McpValues): { host: string; port: number } | undefin
   const host = values.host ?? "127.0.0.1";
   if (!(host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host))) {
     throw new UsageError({
-      message: `--host ${host}: rlm mcp has no authentication, so it listens only on loopback (127.0.0.1, ::1, localhost); put an authenticating proxy in front to reach it from other machines.`,
+      message: `--host ${host}: rlm mcp speaks plain HTTP (its token would cross the network in clear), so it listens only on loopback (127.0.0.1, ::1, localhost); put a TLS proxy in front to reach it from other machines.`,
     });
   }
-  return { host, port };
+  return { host, port, ...readToken(values["http-token"], env.RLM_MCP_TOKEN) };
+}
+
+/** The bearer token: the flag's, the environment's, or a fresh random one; a given one must be long enough. */
+function readToken(
+  flag: string | undefined,
+  fromEnv: string | undefined,
+): { token: string; tokenFrom: TokenSource } {
+  const given = flag !== undefined ? { token: flag, name: "--http-token" } : undefined;
+  const chosen = given ?? (fromEnv ? { token: fromEnv, name: "RLM_MCP_TOKEN" } : undefined);
+  if (chosen === undefined) return { token: randomBytes(32).toString("base64url"), tokenFrom: "generated" };
+  const problem = tokenProblem(chosen.token);
+  if (problem !== undefined) {
+    // The value itself is never echoed: it is a secret, even a bad one.
+    throw new UsageError({
+      message: `${chosen.name}: the token ${problem}; make one with \`openssl rand -base64 32\`, or leave it out for a random one.`,
+    });
+  }
+  return { token: chosen.token, tokenFrom: given ? "flag" : "env" };
+}
+
+/** The line that says where to connect and what to send: a generated token is shown, a given one only named. */
+function listeningLine(url: string, listen: Listen): string {
+  const token =
+    listen.tokenFrom === "generated"
+      ? listen.token
+      : listen.tokenFrom === "env"
+        ? "<the token in RLM_MCP_TOKEN>"
+        : "<the token given to --http-token>";
+  return `listening on ${url} (send Authorization: Bearer ${token})`;
 }
 
 /** An existing folder, as an absolute path. */
@@ -142,7 +189,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     fillOtelFlag(fillOptionalValue(args, "--memory", () => defaultMemoryLocation(io.env))),
     OPTIONS,
   );
-  const listen = readListen(values);
+  const listen = readListen(values, io.env);
   const root = readRoot(values.root);
   const maxInputMb = positiveNumber("max-input-mb", values["max-input-mb"]) ?? 64;
   const maxConcurrentRuns = positiveInteger("max-concurrent-runs", values["max-concurrent-runs"]) ?? 2;
@@ -154,7 +201,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   const openMemory = readMemoryFlags(values, io, rlm.settings ?? { env: io.env });
   const log = stderrLog(io, "rlm mcp");
   // One sink for the server's lifetime: every run of every client is exported.
-  const otel = await openServerOtel(values, io, log, [values["api-key"], values["sub-api-key"]]);
+  // The HTTP token is a secret like the API keys: redacted from spans, logs, traces and errors sent to clients.
+  const extraSecrets = [values["api-key"], values["sub-api-key"], listen?.token];
+  const otel = await openServerOtel(values, io, log, extraSecrets);
   try {
     // Folders and files are made only once every flag has been checked.
     const traceDir = readTraceDir(values["trace-dir"]);
@@ -165,7 +214,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     }
     const opened = await openMemory?.();
     const memoryOptions = opened ? memoryRunOptions(opened, rlm) : {};
-    const secrets = collectSecrets(io.env, [values["api-key"], values["sub-api-key"]]);
+    const secrets = collectSecrets(io.env, extraSecrets);
     const service = new RunService({
       rlm: { ...rlm, ...memoryOptions, ...(otel ? { onEvent: otel.write } : {}) },
       root,
@@ -185,7 +234,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     try {
       if (listen) {
         const http = await startMcpHttpServer({
-          ...listen,
+          host: listen.host,
+          port: listen.port,
+          token: listen.token,
           createServer,
           maxBodyBytes: MAX_MESSAGE_BYTES,
           log,
@@ -194,7 +245,12 @@ export async function run(args: string[], io: CliIo): Promise<number> {
             message: `--http ${listen.port}: cannot listen on ${listen.host} (${error.code ?? error.message}).`,
           });
         });
-        log(`listening on ${http.url}`);
+        if (listen.tokenFrom === "flag") {
+          log(
+            "warning: --http-token is visible to other users of this machine in the process list; prefer RLM_MCP_TOKEN.",
+          );
+        }
+        log(listeningLine(http.url, listen));
         const stop = stopRequested();
         await stop.stopped;
         stop.dispose();
