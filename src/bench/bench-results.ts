@@ -65,10 +65,14 @@ export function rowKey(row: Pick<BenchRow, "suite" | "size" | "strategy" | "task
 }
 
 /** Writes through a temporary file and a rename, so an interrupted run never leaves half a file. */
-export function writeAtomically(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
+export function writeAtomically(
+  path: string,
+  text: string,
+  options: { createFolders?: boolean; mode?: number } = {},
+): void {
+  if (options.createFolders !== false) mkdirSync(dirname(path), { recursive: true });
   const temporary = `${path}.${randomUUID()}.tmp`;
-  writeFileSync(temporary, text);
+  writeFileSync(temporary, text, options.mode === undefined ? {} : { mode: options.mode });
   renameSync(temporary, path);
 }
 

@@ -313,6 +313,9 @@ class Worker implements JobWorker {
     );
     this.jobs.set(id, { controller, attempt });
     let ending: Ending;
+    // Whether the attempt was stopped before the executor answered: then what it answered (a throw, or a result
+    // such as the RLM's `status: "cancelled"`) is the stop's doing, not the run's end.
+    let interrupted = false;
     try {
       const result = await this.executor(claim.spec, {
         jobId: id,
@@ -320,12 +323,14 @@ class Worker implements JobWorker {
         signal,
         emit: (event) => writer.push(event),
       });
+      interrupted = signal.aborted;
       const stored = resultJson(result);
       ending =
         "json" in stored
           ? { status: "completed", result: stored.json }
           : { status: "failed", error: stored.error };
     } catch (error) {
+      interrupted = signal.aborted;
       ending = { status: "failed", error: errorLine(error) };
     } finally {
       this.jobs.delete(id);
@@ -334,9 +339,9 @@ class Worker implements JobWorker {
     const reason = controller.signal.reason;
     // Cancelled: the record ended when the cancel was made.
     if (reason === CANCELLED) return report("cancelled");
-    if (ending.status === "failed" && (reason === RELEASED || job.signal.aborted)) {
-      // It failed because it was stopped (this worker is stopping, or pg-boss took the job back): not the run's
-      // fault. Failing the pg-boss job sends it to another worker while attempts remain.
+    if (interrupted && (reason === RELEASED || job.signal.aborted)) {
+      // It was stopped (this worker is stopping, or pg-boss took the job back) before it ended: not the run's
+      // end. Failing the pg-boss job sends it to another worker while attempts remain.
       report("released");
       throw new Error("the worker stopped before the job ended");
     }

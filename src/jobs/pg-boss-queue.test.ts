@@ -45,52 +45,64 @@ describe("pg-boss job queue", () => {
     expect(String(error.stack)).not.toContain("s3cret");
   });
 
-  it("a stopping worker gives its running job back, and another worker finishes it as attempt 2", async () => {
-    const queueName = `test-${randomUUID()}`;
-    const queue = await createPgBossQueue({ url: postgres.url, queueName });
-    let started = () => {};
-    const running = new Promise<void>((resolve) => {
-      started = resolve;
-    });
-    const stopping = await startJobWorker({
-      url: postgres.url,
-      queueName,
-      ...FAST,
-      executor: (_spec, { signal }) => {
-        started();
-        return new Promise((_, reject) =>
-          signal.addEventListener("abort", () => reject(new Error("aborted"))),
-        );
-      },
-    });
-    const reports: string[] = [];
-    try {
-      const { id } = await queue.submit({});
-      await running;
-      const second = await startJobWorker({
+  // Two executors a stop interrupts: one that throws on abort, and one that resolves with what it has, as the
+  // RLM's executor does (`status: "cancelled"`): the second was stored as the job's result, and the run was lost.
+  it.each([
+    ["throws when aborted", "throws"],
+    ["resolves when aborted, as the RLM's executor does", "resolves"],
+  ])(
+    "a stopping worker gives its running job back (an executor that %s), and another finishes it as attempt 2",
+    async (_what, how) => {
+      const queueName = `test-${randomUUID()}`;
+      const queue = await createPgBossQueue({ url: postgres.url, queueName });
+      let started = () => {};
+      const running = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      const stopping = await startJobWorker({
         url: postgres.url,
         queueName,
         ...FAST,
-        executor: async (_spec, { attempt }) => ({ attempt }),
-        onJobEnd: (report) => reports.push(`${report.outcome} ${report.attempt}`),
+        executor: (_spec, { signal }) => {
+          started();
+          return new Promise((resolve, reject) =>
+            signal.addEventListener("abort", () =>
+              how === "throws"
+                ? reject(new Error("aborted"))
+                : resolve({ status: "cancelled", answer: null }),
+            ),
+          );
+        },
       });
-      await stopping.stop({ graceMs: 0 });
-      for (;;) {
-        const record = await queue.get(id);
-        if (record?.status === "completed") {
-          expect(record).toMatchObject({ attempts: 2, result: { attempt: 2 } });
-          break;
+      const reports: string[] = [];
+      try {
+        const { id } = await queue.submit({});
+        await running;
+        const second = await startJobWorker({
+          url: postgres.url,
+          queueName,
+          ...FAST,
+          executor: async (_spec, { attempt }) => ({ attempt }),
+          onJobEnd: (report) => reports.push(`${report.outcome} ${report.attempt}`),
+        });
+        await stopping.stop({ graceMs: 0 });
+        for (;;) {
+          const record = await queue.get(id);
+          if (record?.status === "completed") {
+            expect(record).toMatchObject({ attempts: 2, result: { attempt: 2 } });
+            break;
+          }
+          expect(record?.status).toMatch(/queued|running/);
+          await new Promise((resolve) => setTimeout(resolve, 20));
         }
-        expect(record?.status).toMatch(/queued|running/);
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        expect(reports).toEqual(["completed 2"]);
+        await second.stop({ graceMs: 0 });
+      } finally {
+        await stopping.stop({ graceMs: 0 });
+        await queue.close();
       }
-      expect(reports).toEqual(["completed 2"]);
-      await second.stop({ graceMs: 0 });
-    } finally {
-      await stopping.stop({ graceMs: 0 });
-      await queue.close();
-    }
-  });
+    },
+  );
 
   it("reads events after any whole number a client may send (past PostgreSQL's integer)", async () => {
     // rlm serve follows each job of a key with `after: Number.MAX_SAFE_INTEGER` to book its usage; a client

@@ -77,7 +77,9 @@ export async function readPaths(paths: string[], options: ReadPathsOptions): Pro
     if (given.includes("\0")) throw new Error("a path must not hold a NUL character");
     if (GLOB_CHARACTERS.test(given)) {
       if (isAbsolute(given) || given.includes(".."))
-        throw new Error(`${given}: a glob must be relative to the working directory and hold no ".."`);
+        throw new Error(
+          `${given}: a glob must be relative to the server's root folder (--root) and hold no ".."`,
+        );
       const before = candidates.length;
       for (const segments of compileGlob(given)) {
         await walk(root, look, (file) => add(file, false), segments);
@@ -86,7 +88,8 @@ export async function readPaths(paths: string[], options: ReadPathsOptions): Pro
       continue;
     }
     const path = resolve(root, given);
-    if (!inside(path, root)) throw new Error(`${given}: paths must be inside the working directory`);
+    if (!inside(path, root))
+      throw new Error(`${given}: paths must be inside the server's root folder (--root)`);
     if (hidden(relative(root, path)))
       throw new Error(`${given}: paths must not name a hidden file or folder (a part starting with a dot)`);
     const info = await stat(path).catch(() => undefined);
@@ -97,7 +100,9 @@ export async function readPaths(paths: string[], options: ReadPathsOptions): Pro
     }
     // A folder is walked only when its real path is under the root (a link out is refused, not listed).
     if (!inside(await realpath(path), realRoot))
-      throw new Error(`${given}: paths must be inside the working directory (a link leads outside)`);
+      throw new Error(
+        `${given}: paths must be inside the server's root folder (--root) (a link leads outside)`,
+      );
     const before = candidates.length;
     await walk(path, look, (file) => add(file, false));
     if (candidates.length === before) throw new Error(`${given}: the folder holds no file`);
@@ -156,7 +161,7 @@ async function readCandidates(
     const real = await realpath(path);
     if (!inside(real, where.realRoot)) {
       throw new Error(
-        `${relative(root, path)}: paths must be inside the working directory (a link leads outside)`,
+        `${relative(root, path)}: paths must be inside the server's root folder (--root) (a link leads outside)`,
       );
     }
     total += (await stat(real)).size;

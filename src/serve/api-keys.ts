@@ -143,7 +143,7 @@ export function addApiKey(
   limits: KeyLimits = {},
 ): { key: string; entry: KeyEntry } {
   checkKeyName(name);
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   return withLock(path, () => {
     const keys = readKeysFile(path);
     if (keys.some((entry) => entry.name === name)) {

@@ -4,6 +4,7 @@
  * failures are caught per provider (not through OpenTelemetry's global error handler) so the sink can report
  * them as one warning, and every wait on the collector is bounded.
  */
+import { connect } from "node:net";
 import type { Tracer } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import {
@@ -98,24 +99,38 @@ function failureReason(error: unknown): string {
     : "error";
 }
 
-/** Passes spans on to the real exporter and reports each failed export. */
-function watched(exporter: SpanExporter, onFailure: (reason: string) => void): SpanExporter {
+/**
+ * Passes spans on to the real exporter and reports each failed export. A collector that is not there at all
+ * (connection refused, no such host) is found by a quick connect first: the exporter would retry such errors
+ * until its bound, and its retry timers would keep a finished `rlm run` alive for seconds.
+ */
+function watched(exporter: SpanExporter, url: string, onFailure: (reason: string) => void): SpanExporter {
   return {
     export(spans, done) {
-      try {
-        exporter.export(spans, (result) => {
-          if (result.code !== EXPORT_SUCCESS) onFailure(failureReason(result.error));
-          done(result);
-        });
-      } catch (error) {
-        onFailure(failureReason(error));
-        done({ code: 1, error: error as Error });
-      }
+      void unreachable(url, PROBE_MS).then((code) => {
+        if (code !== undefined) {
+          onFailure(code);
+          done({ code: 1, error: new Error(code) });
+          return;
+        }
+        try {
+          exporter.export(spans, (result) => {
+            if (result.code !== EXPORT_SUCCESS) onFailure(failureReason(result.error));
+            done(result);
+          });
+        } catch (error) {
+          onFailure(failureReason(error));
+          done({ code: 1, error: error as Error });
+        }
+      });
     },
     shutdown: () => exporter.shutdown(),
     forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
   };
 }
+
+/** How long the check for a collector that is not there waits for a connection. */
+const PROBE_MS = 500;
 
 /** Resolves true when `work` succeeds within `ms`, false when it fails or takes longer (it goes on, unwatched). */
 async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
@@ -137,6 +152,38 @@ async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
   }
 }
 
+/** Network errors that say at once no collector is there (the exporter would retry them until its bound). */
+const UNREACHABLE = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+
+/**
+ * The error code when nothing listens at the collector's address (a quick TCP connect, at most `ms`), else
+ * undefined (it is there, or it is slow: then the exporter's own bound applies).
+ */
+function unreachable(url: string, ms: number): Promise<string | undefined> {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return Promise.resolve(undefined);
+  }
+  const port = Number(target.port || (target.protocol === "https:" ? 443 : 80));
+  const host = target.hostname.replace(/^\[|\]$/g, "");
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (code: string | undefined) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(code);
+    };
+    const timer = setTimeout(() => done(undefined), ms);
+    timer.unref();
+    socket.once("connect", () => done(undefined));
+    socket.once("error", (error: NodeJS.ErrnoException) =>
+      done(error.code && UNREACHABLE.has(error.code) ? error.code : undefined),
+    );
+  });
+}
+
 export function createOtlpExport(options: OtlpExporterOptions): OtlpExport {
   const exporter = new OTLPTraceExporter({
     url: options.url,
@@ -151,7 +198,7 @@ export function createOtlpExport(options: OtlpExporterOptions): OtlpExport {
       .merge(detectResources({ detectors: [envDetector] })),
     spanProcessors: [
       new BatchSpanProcessor({
-        exporter: watched(exporter, options.onFailure),
+        exporter: watched(exporter, options.url, options.onFailure),
         maxQueueSize: MAX_QUEUE,
         scheduledDelayMillis: 1000,
         // A little past the exporter's own bound, so a failed export reports its reason before this gives up.

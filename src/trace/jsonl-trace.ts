@@ -21,7 +21,8 @@ export interface TraceWriter extends TraceSink {
 export function createJsonlTraceWriter(path: string, secrets: string[] = collectSecrets()): TraceWriter {
   let fd: number;
   try {
-    fd = openSync(path, "w");
+    // Only the owner may read a new trace: it holds prompts, code output and data.
+    fd = openSync(path, "w", 0o600);
   } catch (error) {
     throw new UsageError({
       message: `Cannot write the trace ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}. Give a path in an existing, writable folder.`,

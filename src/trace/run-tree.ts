@@ -12,6 +12,7 @@ import type {
   ToolStartEvent,
   VerificationEvent,
 } from "../engine/run-events.ts";
+import { stepLabel } from "./step-label.ts";
 
 /**
  * A trace as a tree: runs, their iterations, each iteration's cells, the sub-calls and tool calls each cell
@@ -242,7 +243,8 @@ function addCells(
   event: IterationEndEvent,
   add: <T extends TraceNode>(node: Omit<T, "id" | "children">, parent: TraceNode | undefined) => T,
 ): void {
-  if (event.cells.length === 0) return;
+  // An agent's label cell (see step-label.ts) ran nothing: the iteration shows it as its label, the calls stay under it.
+  if (event.cells.length === 0 || stepLabel(event) !== undefined) return;
   const direct = iteration.children.filter(
     (child): child is SubcallNode | ToolNode => child.kind === "subcall" || child.kind === "tool",
   );

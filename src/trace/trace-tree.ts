@@ -7,6 +7,7 @@ import {
   type TraceNode,
   treeTotals,
 } from "./run-tree.ts";
+import { stepLabel } from "./step-label.ts";
 import { wellFormedEvents } from "./viewer/event-shape.ts";
 
 function tokens(input: number, output: number): string {
@@ -138,10 +139,12 @@ export function renderTraceTree(
       const last = index === iterations.length - 1 && loose.length === 0 && !run.end?.answer;
       const branch = last ? "└─ " : "├─ ";
       const inner = prefix + (last ? "   " : "│  ");
+      // An agent's step says what it was for ("plan", "step 1 of 2: ...") in place of a cell.
+      const label = stepLabel(event);
       lines.push(
-        `${prefix}${branch}iteration ${event.iteration} · ${seconds(event.durationMs)} · root ${event.usageUnknown ? "tokens unknown" : `${tokens(event.usage.inputTokens, event.usage.outputTokens)} · ${cost(event.usage.costUsd)}`}`,
+        `${prefix}${branch}iteration ${event.iteration}${label === undefined ? "" : ` · ${oneLine(label, 100)}`} · ${seconds(event.durationMs)} · root ${event.usageUnknown ? "tokens unknown" : `${tokens(event.usage.inputTokens, event.usage.outputTokens)} · ${cost(event.usage.costUsd)}`}`,
       );
-      for (const cell of event.cells) {
+      for (const cell of label === undefined ? event.cells : []) {
         lines.push(
           `${inner}· cell ${seconds(cell.durationMs)}${cell.error ? ` ✗ ${oneLine(cell.error)}` : ""}: ${oneLine(cell.code)}`,
         );

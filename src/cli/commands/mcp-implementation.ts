@@ -137,7 +137,7 @@ function readTraceDir(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const folder = resolve(value);
   try {
-    mkdirSync(folder, { recursive: true });
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
     accessSync(folder, constants.W_OK);
   } catch (error) {
     throw new UsageError({

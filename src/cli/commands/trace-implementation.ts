@@ -40,7 +40,8 @@ async function writeHtml(path: string, out: string | undefined, io: CliIo): Prom
   // Rendered before the write, so a page that cannot be built is not reported as a folder that cannot be written.
   const page = renderViewerPage(buildTraceModel(events, basename(path)));
   try {
-    writeAtomically(target, page);
+    // Only the owner may read it (a page holds prompts and data), and a missing folder is a typo to report.
+    writeAtomically(target, page, { createFolders: false, mode: 0o600 });
   } catch (error) {
     throw new UsageError({
       message: `Cannot write ${target}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}. Give -o a path in a writable folder.`,

@@ -61,7 +61,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     throw usage("--db postgres://... is required: the database rlm serve --db queues runs in.");
   if (!isPostgresUrl(db)) {
     throw new UsageError({
-      message: `--db takes a PostgreSQL URL (postgres://user:password@host:5432/db), got "${urlWithoutPassword(db)}": workers take runs from the database rlm serve --db queues them in.`,
+      message: `--db takes a PostgreSQL URL such as postgres://HOST:5432/DB (user and password as USER:PASSWORD@ before the host), got "${urlWithoutPassword(db)}": workers take runs from the database rlm serve --db queues them in.`,
     });
   }
   const models = values.model ?? [];

@@ -31,7 +31,7 @@ export async function openJobBoss(options: JobBossOptions): Promise<{ boss: PgBo
   const location = urlWithoutPassword(url);
   if (!isPostgresUrl(url)) {
     throw new JobError({
-      message: `not a PostgreSQL URL: ${location} (expected postgres://user:password@host:5432/database)`,
+      message: `not a PostgreSQL URL: ${location} (expected a URL such as postgres://HOST:5432/DB, with USER:PASSWORD@ before the host)`,
       reason: "invalid",
     });
   }

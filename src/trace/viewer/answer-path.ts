@@ -1,11 +1,14 @@
 import type { CellNode, IterationNode, RunNode, SubcallNode, ToolNode, TraceNode } from "../run-tree.ts";
+import { mayWriteAnswer, stepLabel } from "../step-label.ts";
 
 /**
  * The answer path: the nodes that produced a run's final answer, as far as a trace can tell. The trace does not
  * record which variable fed which, so this is a heuristic, and it says so in the viewer:
  *
- * - the iteration that produced the answer: the last finished one whose code or reply calls FINAL/FINAL_VAR
- *   (else the last finished one: an agent's last step, a fallback answer);
+ * - the iteration that produced the answer: the last finished one whose code or reply calls FINAL/FINAL_VAR (an
+ *   RLM run); else the last one whose reply holds the start of the answer (an agent's last step or synthesis, or
+ *   the verification's revision that rewrote it, not the verification's JSON replies after it); else the last
+ *   one that may have written it (a fallback answer);
  * - in it, the cells that call FINAL/FINAL_VAR, and every sub-call and tool call that succeeded during the
  *   iteration (with the cells that made them);
  * - earlier sub-calls and tool calls whose result appears word for word in the answer: an rlm_query's child
@@ -29,7 +32,11 @@ export function answerPath(roots: readonly RunNode[]): Set<number> {
     const iterations = run.children.filter(
       (child): child is IterationNode => child.kind === "iteration" && child.end !== undefined,
     );
-    const answering = iterations.findLast(callsFinal) ?? iterations.at(-1);
+    const answering =
+      iterations.findLast(callsFinal) ??
+      lastWriter(iterations, answer, budget) ??
+      iterations.findLast((iteration) => mayWriteAnswer(stepLabel(iteration.end))) ??
+      iterations.at(-1);
     if (answering) {
       mark(answering);
       for (const child of answering.children)
@@ -56,6 +63,33 @@ function callsFinal(iteration: IterationNode): boolean {
   const end = iteration.end;
   if (end === undefined) return false;
   return FINAL_CALL.test(end.reply) || end.cells.some((cell) => FINAL_CALL.test(cell.code));
+}
+
+/** The start of the answer looked for in replies: long enough to be telling, short enough to survive a reformat. */
+const ANSWER_PREFIX_CHARS = 200;
+
+/**
+ * The last iteration whose reply holds the start of the answer (whitespace flattened), skipping the calls that only
+ * reply about the answer (a verification's claims and check). Charged to the budget: many long replies are as costly
+ * as a long answer.
+ */
+function lastWriter(
+  iterations: readonly IterationNode[],
+  answer: string,
+  budget: { chars: number },
+): IterationNode | undefined {
+  // A slice is flattened, not the whole answer (bounded work); much whitespace leaves a shorter start, still its start.
+  const prefix = flatten(answer.slice(0, 8 * ANSWER_PREFIX_CHARS)).slice(0, ANSWER_PREFIX_CHARS);
+  if (prefix.length < MIN_RESULT_CHARS) return undefined;
+  for (let index = iterations.length - 1; index >= 0; index--) {
+    const iteration = iterations[index] as IterationNode;
+    const reply = iteration.end?.reply ?? "";
+    if (reply.length < prefix.length || !mayWriteAnswer(stepLabel(iteration.end))) continue;
+    if (budget.chars < reply.length) return undefined;
+    budget.chars -= reply.length;
+    if (flatten(reply).includes(prefix)) return iteration;
+  }
+  return undefined;
 }
 
 function answerText(run: RunNode): string | undefined {

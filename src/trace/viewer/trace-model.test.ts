@@ -425,6 +425,180 @@ describe("the viewer's model of a trace", () => {
   });
 });
 
+/**
+ * An `rlm agent --plan --verify` run as the agent writes it: each model call an iteration, what it was for as its
+ * one label cell (no output, 0 ms). The plan; step 1 (a calculator call, then the step's result); step 2 (a
+ * reverse call, then its result); the synthesis; the verification's claims (whose JSON quotes the answer) and
+ * check; with `revised`, a revision that rewrote the answer.
+ */
+function agentTrace(revised?: string): RunEvent[] {
+  const r = { runId: "agent", depth: 0 };
+  let at = 100;
+  const events: RunEvent[] = [
+    {
+      type: "run-start",
+      at,
+      ...r,
+      query: "17 x 23, and its digits reversed?",
+      model: "p:m",
+      subModel: "p:m",
+      contextChars: 0,
+    },
+  ];
+  const draft = "17 x 23 = 391, and its digits reversed are 193.";
+  let iteration = 0;
+  const step = (
+    label: string | undefined,
+    reply: string,
+    tool?: [name: string, args: string, output: string],
+  ) => {
+    iteration++;
+    events.push({ type: "iteration-start", at: ++at, ...r, iteration });
+    if (tool) {
+      const [name, args, output] = tool;
+      const callId = `t${iteration}`;
+      events.push({ type: "tool-start", at: ++at, ...r, callId, tool: name, args });
+      events.push({
+        type: "tool-end",
+        at: ++at,
+        ...r,
+        callId,
+        tool: name,
+        ok: true,
+        latencyMs: 1,
+        resultChars: output.length,
+        output,
+      });
+    }
+    events.push({
+      type: "iteration-end",
+      at: ++at,
+      ...r,
+      iteration,
+      reply,
+      usage: usage(10, 5),
+      modelLatencyMs: 3,
+      cells: label === undefined ? [] : [{ code: label, output: "", durationMs: 0 }],
+      durationMs: 4,
+    });
+  };
+  step(
+    "plan",
+    '{"steps":[{"goal":"Compute 17*23","tool":"calculator"},{"goal":"Reverse the digits","tool":"reverse"}]}',
+  );
+  step("step 1 of 2: Compute 17*23", "", ["calculator", '{"expression":"17*23"}', "391"]);
+  step(undefined, "17*23 is 391.");
+  step("step 2 of 2: Reverse the digits", "", ["reverse", '{"text":"391"}', "193"]);
+  step(undefined, "Reversed, 391 is 193.");
+  step("synthesis", draft);
+  step("verification: claims", JSON.stringify({ claims: [draft, "17 x 23 = 391"] }));
+  step("verification: check", '{"results":[{"claim":1,"supported":true,"evidence":"e1"}]}');
+  if (revised !== undefined) step("verification: revise", revised);
+  events.push(
+    {
+      type: "verification",
+      at: ++at,
+      ...r,
+      status: revised === undefined ? "confirmed" : "corrected",
+      evidence: "2 claims checked",
+      usage: { inputTokens: 20, outputTokens: 10, costUsd: null, calls: 2 },
+    },
+    {
+      type: "run-end",
+      at: ++at,
+      ...r,
+      status: "completed",
+      answer: revised?.trim() ?? draft,
+      iterations: iteration,
+      durationMs: at - 100,
+    },
+  );
+  return events;
+}
+
+describe("an agent run with a plan and a verification", () => {
+  it("labels each iteration with what the call was for, as rlm trace show does, without a label cell", () => {
+    const model = buildTraceModel(agentTrace());
+    const run = model.nodes[model.roots[0] as number] as ViewNode;
+    const iterations = run.children
+      .map((id) => model.nodes[id] as ViewNode)
+      .filter((node) => node.kind === "iteration");
+    expect(iterations.map((node) => node.label)).toEqual([
+      "iteration 1 · plan",
+      "iteration 2 · step 1 of 2: Compute 17*23",
+      "iteration 3",
+      "iteration 4 · step 2 of 2: Reverse the digits",
+      "iteration 5",
+      "iteration 6 · synthesis",
+      "iteration 7 · verification: claims",
+      "iteration 8 · verification: check",
+    ]);
+    // The label is no code that ran: no cell node, the step's tool call directly under its iteration.
+    expect(model.nodes.filter((node) => node.kind === "cell")).toEqual([]);
+    expect(iterations[1]?.children.map((id) => model.nodes[id]?.label)).toEqual(["tool calculator"]);
+    expect(iterations[3]?.children.map((id) => model.nodes[id]?.label)).toEqual(["tool reverse"]);
+
+    const text = renderTraceTree(agentTrace());
+    expect(text).toMatch(/iteration 2 · step 1 of 2: Compute 17\*23 · 4 ms/);
+    expect(text).toMatch(/iteration 6 · synthesis · 4 ms/);
+    expect(text).toMatch(/iteration 8 · verification: check · 4 ms/);
+    expect(text).not.toContain("· cell");
+    expect(text).toContain("tool calculator");
+  });
+
+  it("keeps an RLM cell that only looks like a label (no output, 0 ms) a cell", () => {
+    const events = agentTrace();
+    const plan = events.find((event) => event.type === "iteration-end");
+    if (plan?.type !== "iteration-end") throw new Error("no iteration");
+    plan.cells = [{ code: "x = plan", output: "", durationMs: 0 }];
+    const model = buildTraceModel(events);
+    expect(
+      find(model, (node) => node.kind === "iteration" && node.label === "iteration 1").children,
+    ).toHaveLength(1);
+    expect(find(model, (node) => node.kind === "cell").line).toBe("x = plan");
+    expect(renderTraceTree(events)).toContain("· cell 0 ms: x = plan");
+  });
+
+  it("puts the synthesis on the answer path, not the verification's JSON replies after it", () => {
+    const model = buildTraceModel(agentTrace());
+    const onPath = model.nodes
+      .filter((node) => node.path && node.kind === "iteration")
+      .map((node) => node.label);
+    // The synthesis wrote it; the steps are there as the parents of the tool calls whose outputs it quotes.
+    expect(onPath).toEqual([
+      "iteration 2 · step 1 of 2: Compute 17*23",
+      "iteration 4 · step 2 of 2: Reverse the digits",
+      "iteration 6 · synthesis",
+    ]);
+    expect(find(model, (node) => node.label === "tool calculator").path).toBe(true);
+    expect(find(model, (node) => node.label === "tool reverse").path).toBe(true);
+  });
+
+  it("puts a verification's revision on the answer path when it rewrote the answer", () => {
+    const revised = "\n17 x 23 = 391.\n\nIts digits reversed [unverified] are 193.\n";
+    const model = buildTraceModel(agentTrace(revised));
+    const onPath = model.nodes
+      .filter((node) => node.path && node.kind === "iteration")
+      .map((node) => node.label);
+    expect(onPath).toEqual([
+      "iteration 2 · step 1 of 2: Compute 17*23",
+      "iteration 4 · step 2 of 2: Reverse the digits",
+      "iteration 9 · verification: revise",
+    ]);
+  });
+
+  it("falls back to the last iteration that may have written the answer when no reply holds it", () => {
+    const events = agentTrace();
+    const end = events.at(-1);
+    if (end?.type !== "run-end") throw new Error("no run end");
+    end.answer = "an answer no reply holds";
+    const onPath = buildTraceModel(events)
+      .nodes.filter((node) => node.path && node.kind === "iteration")
+      .map((node) => node.label);
+    expect(onPath).toEqual(["iteration 6 · synthesis"]);
+  });
+});
+
 describe("the page", () => {
   it("escapes the embedded JSON so trace text cannot close its script block", () => {
     const json = jsonForScript({ text: "</script><script>alert(1)</script> & \u2028" });

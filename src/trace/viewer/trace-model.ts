@@ -9,6 +9,7 @@ import {
   type TraceNode,
   treeTotals,
 } from "../run-tree.ts";
+import { stepLabel } from "../step-label.ts";
 import { answerPath } from "./answer-path.ts";
 
 /**
@@ -151,6 +152,11 @@ export function buildTraceModel(events: readonly RunEvent[], title = "trace"): T
   };
 }
 
+/** "iteration 5", or for an agent's step what it was for: "iteration 5 · synthesis" (as `rlm trace show` prints it). */
+function iterationLabel(iteration: number, step: string | undefined): string {
+  return step === undefined ? `iteration ${iteration}` : `iteration ${iteration} · ${oneLine(step, 100)}`;
+}
+
 function tenths(value: number | null): number | null {
   return value === null ? null : Math.round(value * 10) / 10;
 }
@@ -221,7 +227,7 @@ function viewNode(
       const started = end ? Math.min(node.start?.at ?? end.at, end.at - end.durationMs) : node.start?.at;
       return {
         ...base,
-        label: `iteration ${node.iteration}`,
+        label: iterationLabel(node.iteration, stepLabel(end)),
         line: end ? oneLine(end.reply) : "running…",
         ms: end?.durationMs ?? null,
         t0: relative(started),

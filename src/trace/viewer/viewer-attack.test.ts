@@ -8,7 +8,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -195,6 +195,33 @@ describe("a hostile file system", () => {
     if (!mkfifo(fifo)) return;
     expect(() => readTraceForViewer(fifo, () => undefined)).toThrow(/not a regular file/);
   }, 5_000);
+
+  it("traces and pages are the owner's alone, and a page is not written into a folder that does not exist", async () => {
+    const { createJsonlTraceWriter } = await import("../jsonl-trace.ts");
+    const trace = join(root, "private.jsonl");
+    const writer = createJsonlTraceWriter(trace, []);
+    writer.listener({
+      type: "run-start",
+      runId: "r",
+      depth: 0,
+      at: 1,
+      query: "q",
+      model: "m",
+      subModel: "m",
+      contextChars: 1,
+    });
+    writer.close();
+    expect(statSync(trace).mode & 0o777).toBe(0o600);
+    const page = await runRlmHere(["trace", "html", trace], root);
+    expect(page.code, page.stderr).toBe(0);
+    expect(statSync(join(root, "private.html")).mode & 0o777).toBe(0o600);
+    const typo = await runRlmHere(
+      ["trace", "html", trace, "-o", join(root, "no-such-folder", "x.html")],
+      root,
+    );
+    expect(typo.code).toBe(2);
+    expect(existsSync(join(root, "no-such-folder"))).toBe(false);
+  });
 
   it("rlm trace show refuses a FIFO too, with one line and exit 2", async () => {
     const fifo = join(root, "show.fifo");

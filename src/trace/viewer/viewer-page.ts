@@ -101,7 +101,7 @@ function page(data: string, live: boolean): string {
 <div class="legend" id="timeline-note"></div>
 </section>
 <main><div id="tree" role="tree" aria-label="The run tree"></div><aside id="details"></aside></main>
-<footer class="legend">&#9733; answer path: the iteration that produced the final answer, its cells that call FINAL, the calls made in it, and earlier calls whose result (a child run's answer, a tool's output) appears in the answer; a heuristic, since the trace does not record which variable fed which.</footer>
+<footer class="legend">&#9733; answer path: the iteration that produced the final answer (the last one calling FINAL, else the last whose reply holds the answer), its cells that call FINAL, the calls made in it, and earlier calls whose result (a child run's answer, a tool's output) appears in the answer; a heuristic, since the trace does not record which variable fed which.</footer>
 <script type="application/json" id="trace-data">${data}</script>
 <script>${VIEWER_SCRIPT}</script>
 </body>

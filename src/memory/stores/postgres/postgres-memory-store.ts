@@ -39,7 +39,9 @@ export async function openPostgresMemoryStore(
 ): Promise<MemoryStore> {
   const location = urlWithoutPassword(url);
   if (!URL.canParse(url)) {
-    throw invalid(`not a PostgreSQL URL: ${location} (expected postgres://user:password@host:5432/database)`);
+    throw invalid(
+      `not a PostgreSQL URL: ${location} (expected a URL such as postgres://HOST:5432/DB, with USER:PASSWORD@ before the host)`,
+    );
   }
   const pool = new pg.Pool({
     connectionString: url,

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -35,6 +35,21 @@ describe("sqlite keyword search stays bounded on common words", () => {
       expect((await store.search({ text: "zebra" })).length).toBe(0);
     } finally {
       await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("sqlite memory file", () => {
+  it("is the owner's alone when it is created (memories hold what runs read and said), its folder too", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rlm-memory-mode-"));
+    try {
+      const store = await openMemoryStore(join(dir, "home", "memory.db"));
+      await store.insert([{ kind: "episode", text: "a private note" }]);
+      await store.close();
+      expect(statSync(join(dir, "home")).mode & 0o777).toBe(0o700);
+      expect(statSync(join(dir, "home", "memory.db")).mode & 0o777).toBe(0o600);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { MemoryError } from "../../../errors/memory-error.ts";
@@ -84,7 +84,10 @@ export async function openSqliteMemoryStore(
   try {
     // One level only (~/.rlmkit under an existing home): a path under a missing folder is a typo to report, and
     // Node's recursive mkdir never returns on some special file systems (/proc).
-    if (path !== ":memory:" && !existsSync(dirname(path))) mkdirSync(dirname(path));
+    if (path !== ":memory:" && !existsSync(dirname(path))) mkdirSync(dirname(path), { mode: 0o700 });
+    // A new file is the owner's alone (memories hold what runs read and said); SQLite gives its -wal and -shm
+    // files the same permissions.
+    if (path !== ":memory:" && !existsSync(path)) closeSync(openSync(path, "a", 0o600));
     db = new DatabaseSync(path, { allowExtension: true, timeout: options.busyTimeoutMs ?? 30_000 });
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
     immediate(db, () => db.exec(SQLITE_SCHEMA));
