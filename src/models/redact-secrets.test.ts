@@ -39,3 +39,14 @@ describe("limit names", () => {
     }
   });
 });
+
+describe("redactSecrets on hostile text", () => {
+  // Every trace event and error line goes through redactSecrets, and model output or data can be anything. The
+  // timeout guards against a hang: these took seconds to minutes when a failed match rescanned the rest.
+  it("takes linear time on text that only looks like the start of URLs or keys", () => {
+    for (const unit of ["a.", "a-", "://", "sk-", "Bearer ", "x://y"]) {
+      const text = unit.repeat(200_000);
+      expect(redactSecrets(text, []).length).toBeGreaterThan(0);
+    }
+  }, 10_000);
+});

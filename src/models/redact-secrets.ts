@@ -14,8 +14,13 @@ export function collectSecrets(
   return [...values];
 }
 
-/** `scheme://user:password@`: credentials in a URL (a base URL or database URL given with them). */
-const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"\\]+@/gi;
+/**
+ * `://user:password@`: credentials in a URL (a base URL or database URL given with them). Anchored on `://`
+ * and bounded in length, so text that only looks like the start of URLs ("a.a.a...", "://://...") costs linear
+ * time: an unbounded scheme or user part made each failed match rescan the rest of the text (quadratic; 80,000
+ * characters took 6 s, and every trace event and error goes through here).
+ */
+const URL_CREDENTIALS = /:\/\/[^\s/?#@"\\]{1,256}@/g;
 
 /**
  * Replaces every secret value, anything shaped like a bearer token or API key, and the credentials of URLs
@@ -27,5 +32,5 @@ export function redactSecrets(text: string, secrets: readonly string[] = collect
   return result
     .replace(/\b(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/g, "$1[redacted]")
     .replace(/\b(sk|pk|rk)-[A-Za-z0-9_-]{16,}/g, "[redacted]")
-    .replace(URL_CREDENTIALS, "$1[redacted]@");
+    .replace(URL_CREDENTIALS, "://[redacted]@");
 }

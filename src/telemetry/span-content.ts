@@ -3,6 +3,7 @@
  * secrets redacted and cut to a size a collector takes.
  */
 import { redactSecrets } from "../models/redact-secrets.ts";
+import { foldNewlines } from "../shared/fold-newlines.ts";
 import { GEN_AI } from "./gen-ai-attributes.ts";
 
 /** Characters of one content attribute (a reply, a cell's output, an answer); the rest is cut with a note. */
@@ -19,7 +20,7 @@ export function cutText(text: string, limit: number, secrets: readonly string[])
 
 /** One line for a span's status message or an `error` attribute: redacted, newlines folded, cut. */
 export function errorLine(text: string, secrets: readonly string[]): string {
-  return cutText(text.replace(/\s*\n\s*/g, " ").trim(), ERROR_LIMIT, secrets);
+  return cutText(foldNewlines(text, " ").trim(), ERROR_LIMIT, secrets);
 }
 
 /** Whether the environment asks for content on spans (the OTel GenAI instrumentations' variable). */

@@ -11,6 +11,25 @@ describe("htmlToMarkdown on hostile markup", () => {
     }
   });
 
+  // Found in a review of this path: regular expressions like <[^>]*> and \s*\n\s* rescanned the rest of the text
+  // from every position that could not match (quadratic: 100,000 characters took seconds). The timeout guards
+  // against a hang.
+  it("stays linear on markup that never closes, long whitespace, and code points past Unicode", () => {
+    const tags = "<i>x</i>".repeat(6000);
+    for (const bomb of [
+      "<".repeat(400_000),
+      "<title".repeat(80_000),
+      "<br".repeat(150_000),
+      "\f".repeat(400_000),
+    ]) {
+      const page = htmlToMarkdown(`<title>T</title>${tags}\n${bomb}\nend`, "http://example.com/");
+      expect(page.title).toBe("T");
+      expect(page.markdown.endsWith("end")).toBe(true);
+    }
+    const odd = htmlToMarkdown(`${tags}<p>a&#99999999;b&#x110000;c</p>`, "http://example.com/");
+    expect(odd.markdown).toContain("a b c");
+  }, 10_000);
+
   it("drops scripts and styles in the plain-text reading, even unclosed ones", () => {
     const page = htmlToMarkdown(
       `<p>before</p><script>var secret = "<p>not text</p>";</script><style>p{}</style>${"<i>x</i>".repeat(6000)}<script>`,

@@ -1,6 +1,7 @@
 import { Readability } from "@mozilla/readability";
 import { parseHTML } from "linkedom";
 import TurndownService from "turndown";
+import { foldNewlines } from "../../shared/fold-newlines.ts";
 
 /** A page as the model reads it. */
 export interface PageMarkdown {
@@ -47,23 +48,57 @@ function withoutCode(html: string): string {
 
 function decodeEntities(text: string): string {
   return text.replace(/&(#\d+|#x[0-9a-f]+|[a-z]+);/gi, (entity, name: string) => {
-    if (/^#x/i.test(name)) return String.fromCodePoint(Number.parseInt(name.slice(2), 16) || 32);
-    if (name.startsWith("#")) return String.fromCodePoint(Number(name.slice(1)) || 32);
+    // A code point past U+10FFFF (`&#99999999;`) would throw: it becomes a space, as 0 does.
+    const point = /^#x/i.test(name)
+      ? Number.parseInt(name.slice(2), 16)
+      : name.startsWith("#")
+        ? Number(name.slice(1))
+        : undefined;
+    if (point !== undefined) return String.fromCodePoint(point > 0 && point <= 0x10ffff ? point : 32);
     return ENTITIES[name.toLowerCase()] ?? entity;
   });
 }
 
+/** Tags that end a line of text. */
+const LINE_ENDING_TAG = /^(?:br|\/p|\/div|\/li|\/h[1-6]|\/tr)(?![\w-])/i;
+
+/**
+ * Tags replaced by a space (or a newline for those that end a line) in one pass: each character is looked at a
+ * bounded number of times. (Regular expressions such as `<[^>]*>` rescan the rest of the text from every `<`
+ * that has no `>` after it: quadratic on hostile markup, the very pages this path is for.)
+ */
+function withoutTags(html: string): string {
+  const out: string[] = [];
+  let at = 0;
+  for (let open = html.indexOf("<"); open !== -1; open = html.indexOf("<", at)) {
+    const close = html.indexOf(">", open + 1);
+    if (close === -1) break; // no tag can end: the rest is text
+    out.push(html.slice(at, open), LINE_ENDING_TAG.test(html.slice(open + 1, open + 8)) ? "\n" : " ");
+    at = close + 1;
+  }
+  out.push(html.slice(at));
+  return out.join("");
+}
+
+/** The text of the first `<title>` element, found with indexOf (linear). */
+function titleOf(html: string): string {
+  const lower = html.toLowerCase();
+  const start = lower.indexOf("<title");
+  if (start === -1) return "";
+  const open = lower.indexOf(">", start);
+  const close = open === -1 ? -1 : lower.indexOf("</title", open);
+  if (close === -1) return "";
+  const inner = html.slice(open + 1, close);
+  return inner.includes("<") ? "" : inner.trim();
+}
+
 /** A page's text without a DOM, in linear time: scripts and styles dropped, tags removed, entities decoded. */
 function plainText(html: string): PageMarkdown {
-  const title = decodeEntities(/<title[^>]*>([^<]*)<\/title>/i.exec(html)?.[1]?.trim() ?? "");
-  const text = decodeEntities(
-    withoutCode(html)
-      .replace(/<(?:br|\/p|\/div|\/li|\/h[1-6]|\/tr)\b[^>]*>/gi, "\n")
-      .replace(/<[^>]*>/g, " "),
-  )
-    .replace(/[ \t]+/g, " ")
-    .replace(/\s*\n\s*/g, "\n")
-    .trim();
+  const title = decodeEntities(titleOf(html));
+  const text = foldNewlines(
+    decodeEntities(withoutTags(withoutCode(html))).replace(/[ \t]+/g, " "),
+    "\n",
+  ).trim();
   return { title, markdown: text };
 }
 
