@@ -7,7 +7,7 @@
 
 import { UsageError } from "../errors/usage-error.ts";
 import { createInProcessQueue } from "../jobs/in-process-queue.ts";
-import { urlWithoutPassword } from "../shared/postgres-url.ts";
+import { isPostgresUrl, urlWithoutPassword } from "../shared/postgres-url.ts";
 import type { JobExecutor, JobQueue } from "../spec/job-queue.ts";
 import type { RunSlots } from "./run-slots.ts";
 import { RunSpendLog, type RunSpendSource } from "./run-spend.ts";
@@ -41,7 +41,7 @@ export async function openJobQueue(
     };
     return withSpend;
   }
-  if (!/^postgres(ql)?:\/\//i.test(db) || !URL.canParse(db)) {
+  if (!isPostgresUrl(db)) {
     throw new UsageError({
       message: `--db takes a PostgreSQL URL such as postgres://HOST:5432/DB (user and password as USER:PASSWORD@ before the host), got "${urlWithoutPassword(db)}"; without --db, runs execute in this process.`,
     });

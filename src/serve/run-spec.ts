@@ -440,14 +440,9 @@ export function memoryScopeOfKey(name: string): string {
   return `key:${name}`;
 }
 
-/** Text a client may see: secrets, key-shaped tokens and a URL's credentials replaced. */
-function redactForClient(text: string, secrets: readonly string[]): string {
-  return redactSecrets(text, secrets);
-}
-
-/** An event as a trace stores it: a JSON copy with every secret replaced. */
+/** An event as a trace stores it: a JSON copy with every secret (and a URL's credentials) replaced. */
 function redactedEvent(event: RunEvent, secrets: readonly string[]): unknown {
-  return JSON.parse(redactForClient(JSON.stringify(event), secrets));
+  return JSON.parse(redactSecrets(JSON.stringify(event), secrets));
 }
 
 /**
@@ -495,8 +490,8 @@ export function createRunExecutor(config: ServeConfig): JobExecutor {
     // The answer is the user's; what the server adds (errors, warnings) is redacted.
     return {
       ...result,
-      ...(result.error === undefined ? {} : { error: redactForClient(result.error, secrets) }),
-      ...(result.warnings ? { warnings: result.warnings.map((line) => redactForClient(line, secrets)) } : {}),
+      ...(result.error === undefined ? {} : { error: redactSecrets(result.error, secrets) }),
+      ...(result.warnings ? { warnings: result.warnings.map((line) => redactSecrets(line, secrets)) } : {}),
     };
   };
 }
